@@ -1,0 +1,333 @@
+//! The CSV file source: arrow's CSV decoder over chunks of the file, with a projection and a
+//! fast path for `TIMESTAMP(3)` columns.
+//!
+//! Columns of type `Timestamp(Millisecond, None)` are decoded by arrow as text and converted
+//! by [`text_to_millis`](super::timestamp::text_to_millis), which parses Flink's
+//! `yyyy-MM-dd HH:mm:ss.SSS` at fixed positions (see the `csv_throughput` test for the
+//! gain) and falls back to arrow's own parser for any other layout. Empty fields are nulls,
+//! as in arrow's reader.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
+use arrow::csv::reader::Decoder;
+use arrow::csv::ReaderBuilder;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use millstream_core::connector::{Source, SourceContext, SourceFactory};
+use millstream_core::error::{Error, Result};
+
+use super::source::{decode_all, BatchDecoder, FileSettings, LineFormat};
+use super::timestamp::text_to_millis;
+use super::{sql_type, OnError};
+
+/// Options of a [`CsvSourceFactory`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// Whether the first line of each file is a header (skipped, not validated).
+    pub has_header: bool,
+    /// Field delimiter, `b','` by default.
+    pub delimiter: u8,
+    /// What to do with a row that does not decode.
+    pub on_error: OnError,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            has_header: false,
+            delimiter: b',',
+            on_error: OnError::Fail,
+        }
+    }
+}
+
+/// A [`SourceFactory`] reading CSV files in parallel.
+///
+/// `path` is a file or a directory (every visible file below it, sorted). Each subtask
+/// decodes every `p`-th chunk of about 4 MiB, with a read-ahead thread.
+///
+/// # Example
+/// ```no_run
+/// use std::sync::Arc;
+/// use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+/// use millstream_connectors::file::{CsvOptions, CsvSourceFactory, OnError};
+///
+/// let schema = Arc::new(Schema::new(vec![
+///     Field::new("auction", DataType::Int64, true),
+///     Field::new("price", DataType::Int64, true),
+///     Field::new("date_time", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+/// ]));
+/// let options = CsvOptions { on_error: OnError::SideOutput, ..Default::default() };
+/// let bids = CsvSourceFactory::new("data/bid.csv", schema, options)
+///     .with_projection(&["price", "date_time"])?;
+/// # Ok::<(), millstream_core::error::Error>(())
+/// ```
+///
+/// # Errors
+/// Creating a subtask fails with [`Error::Io`] naming the path when it cannot be opened;
+/// polling fails with [`Error::Data`] (file, absolute line, column) on a bad row in
+/// [`OnError::Fail`] mode.
+#[derive(Debug, Clone)]
+pub struct CsvSourceFactory {
+    settings: FileSettings,
+    schema: SchemaRef,
+    options: CsvOptions,
+    projection: Option<Vec<usize>>,
+    /// The schema after projection.
+    output: SchemaRef,
+    fast_timestamps: bool,
+}
+
+impl CsvSourceFactory {
+    /// A CSV source over `path` (file or directory) whose rows have `schema`.
+    pub fn new(path: impl Into<PathBuf>, schema: SchemaRef, options: CsvOptions) -> Self {
+        CsvSourceFactory {
+            settings: FileSettings::new(path.into(), "csv source", options.has_header, options.on_error),
+            output: schema.clone(),
+            schema,
+            options,
+            projection: None,
+            fast_timestamps: true,
+        }
+    }
+
+    /// Decodes only `columns`, in that order (arrow's CSV projection: other fields are
+    /// split but never parsed).
+    ///
+    /// # Errors
+    /// [`Error::Plan`] for a column not in the schema.
+    pub fn with_projection<S: AsRef<str>>(mut self, columns: &[S]) -> Result<Self> {
+        let indices = columns
+            .iter()
+            .map(|c| {
+                self.schema.index_of(c.as_ref()).map_err(|_| {
+                    Error::Plan(format!(
+                        "csv source '{}' has no column '{}'",
+                        self.settings.path.display(),
+                        c.as_ref()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.output = Arc::new(self.schema.project(&indices)?);
+        self.projection = Some(indices);
+        Ok(self)
+    }
+
+    /// Size of the byte ranges the files are split into (default 4 MiB).
+    pub fn with_chunk_size(mut self, bytes: usize) -> Self {
+        self.settings.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// Rows skipped or sent to the side output so far, across all subtasks.
+    pub fn bad_rows(&self) -> u64 {
+        self.settings.bad_rows.load(Ordering::Relaxed)
+    }
+
+    /// The file or directory read.
+    pub fn path(&self) -> &Path {
+        &self.settings.path
+    }
+
+    /// Turns the fixed-layout timestamp fast path off (for measurements).
+    #[cfg(test)]
+    pub(crate) fn with_fast_timestamps(mut self, on: bool) -> Self {
+        self.fast_timestamps = on;
+        self
+    }
+
+    fn format(&self) -> Result<CsvFormat> {
+        let projection = self
+            .projection
+            .clone()
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let output = self.output.clone();
+        let is_fast_ts = |t: &DataType| {
+            self.fast_timestamps && *t == DataType::Timestamp(TimeUnit::Millisecond, None)
+        };
+        let read_fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let t = if is_fast_ts(f.data_type()) { DataType::Utf8 } else { f.data_type().clone() };
+                f.as_ref().clone().with_data_type(t)
+            })
+            .collect();
+        let text_fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), DataType::Utf8, true))
+            .collect();
+        Ok(CsvFormat {
+            read_schema: Arc::new(Schema::new(read_fields)),
+            text_schema: Arc::new(Schema::new(text_fields)),
+            full_schema: self.schema.clone(),
+            output,
+            projection,
+            delimiter: self.options.delimiter,
+        })
+    }
+}
+
+impl SourceFactory for CsvSourceFactory {
+    fn name(&self) -> String {
+        format!("csv({})", self.settings.path.display())
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.output.clone()
+    }
+
+    fn create(&self, ctx: &SourceContext) -> Result<Box<dyn Source>> {
+        self.settings.create(Arc::new(self.format()?), ctx)
+    }
+}
+
+/// How to decode the CSV lines of one source.
+#[derive(Debug)]
+struct CsvFormat {
+    /// The file schema with fast-path timestamp columns as `Utf8`.
+    read_schema: SchemaRef,
+    /// Every column as `Utf8`, for diagnosis.
+    text_schema: SchemaRef,
+    full_schema: SchemaRef,
+    output: SchemaRef,
+    projection: Vec<usize>,
+    delimiter: u8,
+}
+
+impl CsvFormat {
+    fn builder(&self, schema: &SchemaRef, batch_size: usize) -> ReaderBuilder {
+        ReaderBuilder::new(schema.clone())
+            .with_header(false)
+            .with_delimiter(self.delimiter)
+            .with_batch_size(batch_size)
+    }
+
+    /// A decoder of the columns `projection` of the file (with timestamp conversion).
+    fn projected_decoder(
+        &self,
+        projection: &[usize],
+        batch_size: usize,
+    ) -> Result<CsvDecoder, ArrowError> {
+        let ts_columns = projection
+            .iter()
+            .enumerate()
+            .filter(|(_, &i)| {
+                self.read_schema.field(i).data_type() != self.full_schema.field(i).data_type()
+            })
+            .map(|(k, _)| k)
+            .collect();
+        Ok(CsvDecoder {
+            inner: self
+                .builder(&self.read_schema, batch_size)
+                .with_projection(projection.to_vec())
+                .build_decoder(),
+            output: Arc::new(self.full_schema.project(projection)?),
+            ts_columns,
+        })
+    }
+}
+
+/// Arrow's CSV decoder plus the timestamp conversion.
+struct CsvDecoder {
+    inner: Decoder,
+    output: SchemaRef,
+    ts_columns: Vec<usize>,
+}
+
+impl BatchDecoder for CsvDecoder {
+    fn decode(&mut self, buf: &[u8]) -> Result<usize, ArrowError> {
+        self.inner.decode(buf)
+    }
+
+    fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        let Some(batch) = self.inner.flush()? else {
+            return Ok(None);
+        };
+        if self.ts_columns.is_empty() && batch.schema() == self.output {
+            return Ok(Some(batch));
+        }
+        let rows = batch.num_rows();
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        for &i in &self.ts_columns {
+            columns[i] = text_to_millis(columns[i].as_string::<i32>())?;
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(Some(RecordBatch::try_new_with_options(
+            self.output.clone(),
+            columns,
+            &options,
+        )?))
+    }
+}
+
+impl LineFormat for CsvFormat {
+    fn schema(&self) -> SchemaRef {
+        self.output.clone()
+    }
+
+    fn decoder(&self, batch_size: usize) -> Result<Box<dyn BatchDecoder>, ArrowError> {
+        Ok(Box::new(self.projected_decoder(&self.projection, batch_size)?))
+    }
+
+    fn diagnose(&self, line: &[u8], err: &ArrowError) -> (Option<String>, String) {
+        let mut bytes = line.to_vec();
+        bytes.push(b'\n');
+        // 1. Split the row into text fields with the same CSV dialect: a failure here is a
+        // malformed row (wrong number of fields, bad UTF-8).
+        let mut text = CsvDecoder {
+            inner: self.builder(&self.text_schema, 1).build_decoder(),
+            output: self.text_schema.clone(),
+            ts_columns: vec![],
+        };
+        let row = match decode_all(&mut text, &bytes) {
+            Ok(batches) => match batches.into_iter().next() {
+                Some(row) => row,
+                None => return (None, err.to_string()),
+            },
+            Err(e) => return malformed(&e, &self.full_schema),
+        };
+        // 2. Decode the projected columns one at a time: the first that fails is at fault.
+        for &i in &self.projection {
+            let fails = self
+                .projected_decoder(&[i], 1)
+                .and_then(|mut d| decode_all(&mut d, &bytes))
+                .is_err();
+            if fails {
+                let field = self.full_schema.field(i);
+                let value = row.column(i).as_string::<i32>().value(0);
+                let t = field.data_type();
+                return (
+                    Some(field.name().clone()),
+                    format!("expected {} ({t}), got {value:?}", sql_type(t)),
+                );
+            }
+        }
+        (None, err.to_string())
+    }
+}
+
+/// "expected 7 fields, got 6" from arrow's field-count error; the column is the first
+/// missing one when the row is short.
+fn malformed(e: &ArrowError, schema: &Schema) -> (Option<String>, String) {
+    let msg = e.to_string();
+    let Some(tail) = msg.split("expected ").nth(1) else {
+        return (None, format!("malformed row: {msg}"));
+    };
+    let mut parts = tail.split(" got ");
+    let expected = parts.next().unwrap_or_default().trim();
+    let got = parts.next().unwrap_or_default().trim();
+    let column = got
+        .parse::<usize>()
+        .ok()
+        .and_then(|g| schema.fields().get(g))
+        .map(|f| f.name().clone());
+    (column, format!("expected {expected} fields, got {got}"))
+}

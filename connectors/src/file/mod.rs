@@ -1,0 +1,90 @@
+//! File sources and sinks: CSV and JSON lines, read in parallel by byte ranges.
+//!
+//! A file source lists its input (one file, or every visible file under a directory, sorted,
+//! as Flink's filesystem source), cuts each file into chunks of about 4 MiB, and lets subtask
+//! `i` of `p` decode chunks `i, i + p, ...`. A read-ahead thread per subtask reads the next
+//! chunk while the current one decodes, and arrow's readers do the decoding:
+//!
+//! ```text
+//!  file ─▶ [chunk 0][chunk 1][chunk 2][chunk 3] ...   cut at newlines; a chunk owns the lines
+//!             │         │                             that start inside it
+//!             ▼         ▼
+//!        read-ahead  read-ahead          (one thread per subtask, one chunk ahead)
+//!             │         │
+//!             ▼         ▼
+//!         arrow csv / json decoder, batch_size rows at a time, projected columns only
+//!             │   └─ error ─▶ bisect the batch's lines ─▶ bad line: Fail | Skip | SideOutput
+//!             ▼
+//!        RecordBatch ─▶ downstream          error rows ─▶ Source::take_error_rows
+//! ```
+//!
+//! Line numbers are only computed on the error path: the newlines before the chunk are
+//! counted then, so the fast path never counts lines. Records must not contain line breaks
+//! inside quoted fields (the chunks are cut at newlines).
+//!
+//! The sinks ([`CsvSinkFactory`], [`JsonSinkFactory`]) write one file per subtask into a
+//! directory, under a hidden in-progress name renamed to `part-<subtask>.<ext>` on finish.
+
+mod chunks;
+mod csv;
+mod json;
+mod sink;
+mod source;
+mod timestamp;
+#[cfg(test)]
+mod tests;
+
+use arrow::datatypes::{DataType, TimeUnit};
+
+pub use self::csv::{CsvOptions, CsvSourceFactory};
+pub use self::json::{JsonOptions, JsonSourceFactory};
+pub use self::sink::{CsvSinkFactory, JsonSinkFactory};
+
+/// Default size of the byte ranges a file is split into.
+pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
+
+/// What a file source does with a row it cannot decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Fail the job with [`Error::Data`](millstream_core::error::Error::Data) naming the file,
+    /// line and column.
+    #[default]
+    Fail,
+    /// Drop the row and count it (see the factory's `bad_rows()`).
+    Skip,
+    /// Send the row to the source's error side output
+    /// ([`Source::take_error_rows`](millstream_core::connector::Source::take_error_rows),
+    /// schema [`error_rows_schema`](millstream_core::connector::error_rows_schema)) and count
+    /// it.
+    SideOutput,
+}
+
+/// The Flink SQL name of an arrow type, for error messages (`BIGINT` for `Int64`...).
+pub(crate) fn sql_type(t: &DataType) -> String {
+    match t {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float32 => "FLOAT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
+        DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Timestamp(unit, tz) => {
+            let p = match unit {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond => 6,
+                TimeUnit::Nanosecond => 9,
+            };
+            if tz.is_some() {
+                format!("TIMESTAMP_LTZ({p})")
+            } else {
+                format!("TIMESTAMP({p})")
+            }
+        }
+        other => other.to_string(),
+    }
+}

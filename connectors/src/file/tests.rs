@@ -1,0 +1,573 @@
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{
+    Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, UInt64Type};
+use arrow::util::display::array_value_to_string;
+use millstream_core::batch::BatchConfig;
+use millstream_core::connector::{
+    error_rows_schema, SinkFactory, Source, SourceContext, SourceFactory, SourcePoll,
+};
+use millstream_core::error::{Error, Result};
+
+use super::*;
+use crate::nexmark::{NexmarkConfig, NexmarkSource, NexmarkTable};
+
+fn ctx(subtask: usize, parallelism: usize, batch_size: usize) -> SourceContext {
+    SourceContext {
+        subtask,
+        parallelism,
+        batch: BatchConfig {
+            batch_size,
+            max_delay: Duration::from_millis(50),
+        },
+    }
+}
+
+/// Polls one subtask to its end: its batches and error rows.
+fn drain_one(s: &mut dyn Source) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
+    loop {
+        let poll = s.poll()?;
+        errors.extend(s.take_error_rows());
+        match poll {
+            SourcePoll::Batch(b) => out.push(b),
+            SourcePoll::Pending(d) => std::thread::sleep(d),
+            SourcePoll::End => return Ok((out, errors)),
+        }
+    }
+}
+
+/// All subtasks of `f` at parallelism `p`, one after the other.
+fn drain(f: &dyn SourceFactory, p: usize, batch_size: usize) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    for i in 0..p {
+        let mut s = f.create(&ctx(i, p, batch_size))?;
+        let (batches, _) = drain_one(s.as_mut())?;
+        for b in &batches {
+            assert_eq!(b.schema(), f.schema());
+        }
+        out.extend(batches);
+    }
+    Ok(out)
+}
+
+fn sorted_rows(batches: &[RecordBatch]) -> Vec<String> {
+    let mut rows = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = b
+                .columns()
+                .iter()
+                .map(|c| array_value_to_string(c, r).unwrap())
+                .collect();
+            rows.push(cells.join("|"));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The schema of `table` as a CSV table declares it (nullable columns).
+fn nullable(schema: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, None)
+}
+
+fn small_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("price", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("date_time", ts(), true),
+    ]))
+}
+
+/// `lines` rows of `small_schema`, optionally with a header; `bad` maps a 1-based data row
+/// to its replacement text.
+fn small_csv(dir: &Path, name: &str, rows: usize, header: bool, bad: &[(usize, &str)]) -> String {
+    let mut text = String::new();
+    if header {
+        text.push_str("id,price,name,date_time\n");
+    }
+    for i in 1..=rows {
+        match bad.iter().find(|(r, _)| *r == i) {
+            Some((_, line)) => writeln!(text, "{line}").unwrap(),
+            None => writeln!(
+                text,
+                "{i},{},name {i},2015-07-15 00:00:{:02}.{:03}",
+                i * 10,
+                i % 60,
+                i % 1000
+            )
+            .unwrap(),
+        }
+    }
+    std::fs::write(dir.join(name), &text).unwrap();
+    text
+}
+
+#[test]
+fn csv_round_trip_through_the_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let bids = NexmarkSource::bid(NexmarkConfig::bounded(20_000), None).unwrap();
+    let batches = drain(&bids, 1, 4096).unwrap();
+    // Two sink subtasks, as a parallel job would write.
+    let sink = CsvSinkFactory::new(&out);
+    let mut parts: Vec<_> = (0..2).map(|i| sink.create(i, 2).unwrap()).collect();
+    for (i, b) in batches.iter().enumerate() {
+        parts[i % 2].write(b).unwrap();
+    }
+    for p in &mut parts {
+        p.finish().unwrap();
+    }
+    let first = std::fs::read_to_string(out.join("part-0.csv")).unwrap();
+    let line = first.lines().next().unwrap();
+    assert!(line.contains(",2015-07-15 00:00:00."), "{line}");
+
+    let schema = nullable(&NexmarkTable::Bid.schema());
+    for p in [1, 2, 3] {
+        let source = CsvSourceFactory::new(&out, schema.clone(), CsvOptions::default())
+            .with_chunk_size(64 << 10);
+        let back = drain(&source, p, 1000).unwrap();
+        assert_eq!(sorted_rows(&back), sorted_rows(&batches), "p = {p}");
+    }
+}
+
+#[test]
+fn csv_quotes_nulls_and_doubles_round_trip() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("s", DataType::Utf8, true),
+        Field::new("d", DataType::Float64, true),
+        Field::new("i", DataType::Int64, true),
+        Field::new("t", ts(), true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec![
+                Some("a,b"),
+                Some("say \"hi\""),
+                None,
+                Some("plain"),
+            ])),
+            Arc::new(Float64Array::from(vec![
+                Some(1.5),
+                Some(90_800_000.0),
+                Some(-0.1),
+                None,
+            ])),
+            Arc::new(Int64Array::from(vec![Some(1), None, Some(-3), Some(4)])),
+            Arc::new(TimestampMillisecondArray::from(vec![
+                Some(1_436_918_400_123),
+                Some(0),
+                None,
+                Some(-1),
+            ])),
+        ],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = CsvSinkFactory::new(dir.path()).create(0, 1).unwrap();
+    sink.write(&batch).unwrap();
+    sink.finish().unwrap();
+    let text = std::fs::read_to_string(dir.path().join("part-0.csv")).unwrap();
+    assert_eq!(
+        text,
+        "\"a,b\",1.5,1,2015-07-15 00:00:00.123\n\
+         \"say \"\"hi\"\"\",90800000.0,,1970-01-01 00:00:00.000\n\
+         ,-0.1,-3,\n\
+         plain,,4,1969-12-31 23:59:59.999\n"
+    );
+    let back = drain(
+        &CsvSourceFactory::new(dir.path(), schema, CsvOptions::default()),
+        1,
+        10,
+    )
+    .unwrap();
+    assert_eq!(back, vec![batch]);
+}
+
+#[test]
+fn csv_error_names_the_absolute_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    // Line 1 is the header, so data row 150 is line 151.
+    small_csv(
+        dir.path(),
+        "t.csv",
+        300,
+        true,
+        &[(150, "150,abc,name 150,2015-07-15 00:00:00.000")],
+    );
+    let f = CsvSourceFactory::new(
+        dir.path().join("t.csv"),
+        small_schema(),
+        CsvOptions {
+            has_header: true,
+            ..Default::default()
+        },
+    )
+    .with_chunk_size(512);
+    let mut failures = Vec::new();
+    let mut rows = 0;
+    for i in 0..2 {
+        let mut s = f.create(&ctx(i, 2, 7)).unwrap();
+        match drain_one(s.as_mut()) {
+            Ok((batches, _)) => rows += batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+            Err(e) => failures.push(e),
+        }
+    }
+    assert_eq!(failures.len(), 1, "exactly one subtask owns the bad line");
+    assert!(rows > 0);
+    let Error::Data { location, detail } = &failures[0] else {
+        panic!("{:?}", failures[0])
+    };
+    assert_eq!(location.line, Some(151));
+    assert_eq!(location.column.as_deref(), Some("price"));
+    assert!(location.source.ends_with("t.csv"));
+    assert_eq!(detail, "expected BIGINT (Int64), got \"abc\"");
+    let msg = failures[0].to_string();
+    assert!(msg.contains("t.csv line 151 column price"), "{msg}");
+}
+
+#[test]
+fn csv_side_output_and_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = [
+        (3, "3,30,name 3,not a time"),
+        (40, "40,400,too few"),
+        (41, "41,410,name 41,2015-07-15 00:00:00.000,extra"),
+        (299, "x,1,n,2015-07-15 00:00:00.000"),
+    ];
+    small_csv(dir.path(), "t.csv", 300, false, &bad);
+    let path = dir.path().join("t.csv");
+
+    let side = CsvSourceFactory::new(
+        &path,
+        small_schema(),
+        CsvOptions {
+            on_error: OnError::SideOutput,
+            ..Default::default()
+        },
+    )
+    .with_chunk_size(1000);
+    let mut good = 0;
+    let mut errors = Vec::new();
+    for i in 0..2 {
+        let mut s = side.create(&ctx(i, 2, 16)).unwrap();
+        let (batches, errs) = drain_one(s.as_mut()).unwrap();
+        good += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        errors.extend(errs);
+    }
+    assert_eq!(good, 296);
+    assert_eq!(side.bad_rows(), 4);
+    let mut found: Vec<(u64, Option<String>, String, String)> = Vec::new();
+    for e in &errors {
+        assert_eq!(e.schema(), error_rows_schema());
+        for r in 0..e.num_rows() {
+            let col = e.column(2).as_string::<i32>();
+            found.push((
+                e.column(1).as_primitive::<UInt64Type>().value(r),
+                col.is_valid(r).then(|| col.value(r).to_string()),
+                e.column(3).as_string::<i32>().value(r).to_string(),
+                e.column(4).as_string::<i32>().value(r).to_string(),
+            ));
+        }
+    }
+    found.sort();
+    assert_eq!(found.len(), 4);
+    assert_eq!(found[0].0, 3);
+    assert_eq!(found[0].1.as_deref(), Some("date_time"));
+    assert_eq!(
+        found[0].2,
+        "expected TIMESTAMP(3) (Timestamp(ms)), got \"not a time\""
+    );
+    assert_eq!(found[0].3, "3,30,name 3,not a time");
+    assert_eq!((found[1].0, found[1].1.as_deref()), (40, Some("date_time")));
+    assert_eq!(found[1].2, "expected 4 fields, got 3");
+    assert_eq!((found[2].0, found[2].1.as_deref()), (41, None));
+    assert_eq!((found[3].0, found[3].1.as_deref()), (299, Some("id")));
+
+    // A projection that leaves the bad fields out sees no bad value (but still a bad shape).
+    let projected = CsvSourceFactory::new(
+        &path,
+        small_schema(),
+        CsvOptions {
+            on_error: OnError::Skip,
+            ..Default::default()
+        },
+    )
+    .with_projection(&["name"])
+    .unwrap();
+    let rows: usize = drain(&projected, 1, 50)
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 298);
+    assert_eq!(projected.bad_rows(), 2);
+}
+
+#[test]
+fn csv_projection_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    small_csv(dir.path(), "a.csv", 10, true, &[]);
+    small_csv(dir.path(), "b.csv", 5, true, &[]);
+    std::fs::write(dir.path().join(".b.csv.inprogress"), "garbage\n").unwrap();
+    let f = CsvSourceFactory::new(
+        dir.path(),
+        small_schema(),
+        CsvOptions {
+            has_header: true,
+            ..Default::default()
+        },
+    )
+    .with_projection(&["date_time", "id"])
+    .unwrap();
+    assert_eq!(f.schema().field(0).name(), "date_time");
+    let batches = drain(&f, 2, 4).unwrap();
+    let rows = sorted_rows(&batches);
+    assert_eq!(rows.len(), 15);
+    assert!(rows.contains(&"2015-07-15T00:00:05.005|5".to_string()), "{rows:?}");
+    assert!(CsvSourceFactory::new(dir.path(), small_schema(), CsvOptions::default())
+        .with_projection(&["nope"])
+        .is_err());
+
+    // The arrow timestamp parser and the fast path agree.
+    let slow = CsvSourceFactory::new(
+        dir.path(),
+        small_schema(),
+        CsvOptions {
+            has_header: true,
+            ..Default::default()
+        },
+    )
+    .with_fast_timestamps(false);
+    let fast = CsvSourceFactory::new(
+        dir.path(),
+        small_schema(),
+        CsvOptions {
+            has_header: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(drain(&slow, 1, 100).unwrap(), drain(&fast, 1, 100).unwrap());
+}
+
+#[test]
+fn missing_file_is_an_io_error_naming_the_path() {
+    let f = CsvSourceFactory::new("/no/such/dir/bid.csv", small_schema(), CsvOptions::default());
+    let err = f.create(&ctx(0, 1, 10)).err().unwrap();
+    assert!(matches!(err, Error::Io { .. }));
+    assert!(err.to_string().contains("/no/such/dir/bid.csv"), "{err}");
+}
+
+#[test]
+fn json_lines_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    let mut text = String::new();
+    for i in 1..=100 {
+        match i {
+            17 => text.push_str("{\"id\": 17, \"price\": \"cheap\", \"name\": \"x\"}\n"),
+            60 => text.push_str("{\"id\": 60, oops\n"),
+            _ => writeln!(
+                text,
+                "{{\"id\": {i}, \"price\": {}, \"name\": \"n{i}\", \"date_time\": \"2015-07-15 00:00:01.{i:03}\", \"other\": [1]}}",
+                i * 10
+            )
+            .unwrap(),
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    let f = JsonSourceFactory::new(
+        &path,
+        small_schema(),
+        JsonOptions {
+            on_error: OnError::SideOutput,
+        },
+    )
+    .with_chunk_size(700)
+    .with_projection(&["price", "date_time"])
+    .unwrap();
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for i in 0..2 {
+        let mut s = f.create(&ctx(i, 2, 8)).unwrap();
+        let (b, e) = drain_one(s.as_mut()).unwrap();
+        rows.extend(b);
+        errors.extend(e);
+    }
+    let sorted = sorted_rows(&rows);
+    assert_eq!(sorted.len(), 98);
+    assert!(sorted.contains(&"1000|2015-07-15T00:00:01.100".to_string()));
+    let mut found: Vec<(u64, Option<String>, String)> = errors
+        .iter()
+        .flat_map(|e| {
+            (0..e.num_rows()).map(move |r| {
+                let col = e.column(2).as_string::<i32>();
+                (
+                    e.column(1).as_primitive::<UInt64Type>().value(r),
+                    col.is_valid(r).then(|| col.value(r).to_string()),
+                    e.column(3).as_string::<i32>().value(r).to_string(),
+                )
+            })
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].0, 17);
+    assert_eq!(found[0].1.as_deref(), Some("price"));
+    assert_eq!(found[0].2, "expected BIGINT (Int64), got \"cheap\"");
+    assert_eq!((found[1].0, found[1].1.as_deref()), (60, None));
+    assert!(found[1].2.starts_with("invalid JSON"), "{}", found[1].2);
+
+    // Fail mode names the line.
+    let strict = JsonSourceFactory::new(&path, small_schema(), JsonOptions::default());
+    let err = drain(&strict, 1, 1000).err().unwrap();
+    assert!(err.to_string().contains("t.jsonl line 17 column price"), "{err}");
+}
+
+#[test]
+fn json_sink_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let bids = NexmarkSource::bid(NexmarkConfig::bounded(3_000), None).unwrap();
+    let batches = drain(&bids, 1, 1000).unwrap();
+    let sink = JsonSinkFactory::new(dir.path());
+    let mut part = sink.create(3, 4).unwrap();
+    for b in &batches {
+        part.write(b).unwrap();
+    }
+    part.finish().unwrap();
+    let text = std::fs::read_to_string(dir.path().join("part-3.json")).unwrap();
+    assert!(text.lines().next().unwrap().contains("\"date_time\":\"2015-07-15 00:00:00."));
+    let back = drain(
+        &JsonSourceFactory::new(dir.path(), NexmarkTable::Bid.schema(), JsonOptions::default()),
+        2,
+        500,
+    )
+    .unwrap();
+    assert_eq!(sorted_rows(&back), sorted_rows(&batches));
+}
+
+#[test]
+fn sink_writes_a_hidden_file_then_renames_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nested/out");
+    let mut sink = CsvSinkFactory::new(&out).create(1, 2).unwrap();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)])),
+        vec![Arc::new(Int64Array::from(vec![1, 2]))],
+    )
+    .unwrap();
+    sink.write(&batch).unwrap();
+    assert!(out.join(".part-1.csv.inprogress").exists());
+    assert!(!out.join("part-1.csv").exists());
+    sink.finish().unwrap();
+    assert!(!out.join(".part-1.csv.inprogress").exists());
+    assert_eq!(std::fs::read_to_string(out.join("part-1.csv")).unwrap(), "1\n2\n");
+    assert!(matches!(sink.write(&batch), Err(Error::Internal(_))));
+}
+
+/// Decoding rate of the CSV source, release build:
+/// `cargo test -p millstream-connectors --release -- --ignored --nocapture csv_throughput`.
+/// Reads `$MILLSTREAM_BID_CSV`, else `/work/data/nx1m/bid.csv`, else writes 1M events of
+/// bids with the generator into a temporary directory.
+#[test]
+#[ignore]
+fn csv_throughput() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = std::env::var("MILLSTREAM_BID_CSV")
+        .map(std::path::PathBuf::from)
+        .ok()
+        .filter(|p| p.exists())
+        .or_else(|| Some(Path::new("/work/data/nx1m/bid.csv").to_path_buf()).filter(|p| p.exists()))
+        .unwrap_or_else(|| {
+            let bids = NexmarkSource::bid(NexmarkConfig::bounded(1_000_000), None).unwrap();
+            let mut sink = CsvSinkFactory::new(tmp.path()).create(0, 1).unwrap();
+            for b in drain(&bids, 1, 16 * 1024).unwrap() {
+                sink.write(&b).unwrap();
+            }
+            sink.finish().unwrap();
+            tmp.path().join("part-0.csv")
+        });
+    let bytes = std::fs::metadata(&path).unwrap().len() as f64;
+    let schema = nullable(&NexmarkTable::Bid.schema());
+    let narrow = ["auction", "bidder", "price", "date_time"];
+    let cases: Vec<(&str, CsvSourceFactory, usize)> = vec![
+        (
+            "all columns, fast timestamps, p=1",
+            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default()),
+            1,
+        ),
+        (
+            "all columns, arrow timestamps, p=1",
+            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
+                .with_fast_timestamps(false),
+            1,
+        ),
+        (
+            "auction,bidder,price,date_time, fast timestamps, p=1",
+            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
+                .with_projection(&narrow)
+                .unwrap(),
+            1,
+        ),
+        (
+            "auction,bidder,price,date_time, arrow timestamps, p=1",
+            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
+                .with_projection(&narrow)
+                .unwrap()
+                .with_fast_timestamps(false),
+            1,
+        ),
+        (
+            "auction,bidder,price,date_time, fast timestamps, p=2 (2 threads)",
+            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
+                .with_projection(&narrow)
+                .unwrap(),
+            2,
+        ),
+    ];
+    for (what, f, p) in cases {
+        let mut best = f64::MAX;
+        let mut rows = 0;
+        for _ in 0..3 {
+            let start = Instant::now();
+            rows = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..p)
+                    .map(|i| {
+                        let f = &f;
+                        scope.spawn(move || {
+                            let mut s = f.create(&ctx(i, p, 16 * 1024)).unwrap();
+                            let (b, _) = drain_one(s.as_mut()).unwrap();
+                            b.iter().map(|b| b.num_rows()).sum::<usize>()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        println!(
+            "csv {what}: {:.2} M rows/s, {:.0} MB/s ({rows} rows, {:.0} MB, best of 3)",
+            rows as f64 / best / 1e6,
+            bytes / best / 1e6,
+            bytes / 1e6
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! Fast conversion of `yyyy-MM-dd HH:mm:ss.SSS` text columns to `Timestamp(Millisecond)`.
+//!
+//! Flink writes `TIMESTAMP(3)` in exactly this fixed layout, so the CSV source reads such
+//! columns as text and converts them here: fixed byte positions, digit checks, and the
+//! days-from-civil formula, with no time-zone machinery. A column holding any other layout
+//! (ISO `T`, no fraction, an offset...) falls back, as a whole, to arrow's cast, which accepts
+//! everything arrow's CSV reader does; so results never depend on which path ran.
+
+use arrow::array::{Array, ArrayRef, PrimitiveArray, StringArray};
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
+use arrow::error::ArrowError;
+
+/// Milliseconds since the epoch of a `yyyy-MM-dd HH:mm:ss.SSS` (or `T` separator) value;
+/// `None` for any other layout or an invalid date.
+#[inline]
+pub(crate) fn parse_millis(s: &[u8]) -> Option<i64> {
+    let s: &[u8; 23] = s.try_into().ok()?;
+    if s[4] != b'-'
+        || s[7] != b'-'
+        || (s[10] != b' ' && s[10] != b'T')
+        || s[13] != b':'
+        || s[16] != b':'
+        || s[19] != b'.'
+    {
+        return None;
+    }
+    let mut bad = 0u8;
+    let mut d = |i: usize| {
+        let v = s[i].wrapping_sub(b'0');
+        bad |= (v > 9) as u8;
+        i64::from(v)
+    };
+    let year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+    let month = d(5) * 10 + d(6);
+    let day = d(8) * 10 + d(9);
+    let hour = d(11) * 10 + d(12);
+    let minute = d(14) * 10 + d(15);
+    let second = d(17) * 10 + d(18);
+    let milli = d(20) * 100 + d(21) * 10 + d(22);
+    if bad != 0
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + milli)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Converts a text column to `Timestamp(Millisecond, None)`; nulls stay null. Errors when a
+/// value is not a timestamp arrow can parse.
+pub(crate) fn text_to_millis(text: &StringArray) -> Result<ArrayRef, ArrowError> {
+    let mut values = Vec::with_capacity(text.len());
+    let offsets = text.value_offsets();
+    let bytes = text.value_data();
+    let mut fast = true;
+    for i in 0..text.len() {
+        let v = &bytes[offsets[i] as usize..offsets[i + 1] as usize];
+        match parse_millis(v) {
+            Some(ms) => values.push(ms),
+            None if text.is_null(i) => values.push(0),
+            None => {
+                fast = false;
+                break;
+            }
+        }
+    }
+    if fast {
+        let array = PrimitiveArray::<TimestampMillisecondType>::new(
+            values.into(),
+            text.nulls().cloned(),
+        );
+        return Ok(std::sync::Arc::new(array));
+    }
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    cast_with_options(
+        text,
+        &DataType::Timestamp(TimeUnit::Millisecond, None),
+        &options,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::AsArray;
+
+    use super::*;
+
+    fn arrow_millis(s: &str) -> Option<i64> {
+        let a = StringArray::from(vec![s]);
+        let options = CastOptions {
+            safe: false,
+            ..Default::default()
+        };
+        let t = cast_with_options(
+            &a,
+            &DataType::Timestamp(TimeUnit::Millisecond, None),
+            &options,
+        )
+        .ok()?;
+        Some(t.as_primitive::<TimestampMillisecondType>().value(0))
+    }
+
+    #[test]
+    fn agrees_with_arrow() {
+        for s in [
+            "2015-07-15 00:00:00.000",
+            "2015-07-15 23:59:59.999",
+            "1970-01-01 00:00:00.000",
+            "1969-12-31 23:59:59.999",
+            "2000-02-29 12:34:56.789",
+            "2100-03-01 01:02:03.004",
+            "1900-01-01 00:00:00.000",
+            "0001-01-01 00:00:00.000",
+            "2024-12-31T08:00:00.500",
+        ] {
+            assert_eq!(parse_millis(s.as_bytes()), arrow_millis(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn rejects_other_layouts_and_bad_dates() {
+        for s in [
+            "2015-07-15 00:00:00",
+            "2015-07-15 00:00:00.0000",
+            "2015-13-15 00:00:00.000",
+            "2015-02-29 00:00:00.000",
+            "2015-07-15 24:00:00.000",
+            "2015-07-15 00:60:00.000",
+            "2015-07-1a 00:00:00.000",
+            "2015/07/15 00:00:00.000",
+        ] {
+            assert_eq!(parse_millis(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn columns_fall_back_to_arrow_for_other_layouts() {
+        let a = StringArray::from(vec![Some("2015-07-15 00:00:01.000"), None]);
+        let t = text_to_millis(&a).unwrap();
+        let t = t.as_primitive::<TimestampMillisecondType>();
+        assert_eq!(t.value(0), 1_436_918_401_000);
+        assert!(t.is_null(1));
+
+        let a = StringArray::from(vec!["2015-07-15 00:00:01.000", "2015-07-15T00:00:02"]);
+        let t = text_to_millis(&a).unwrap();
+        assert_eq!(
+            t.as_primitive::<TimestampMillisecondType>().value(1),
+            1_436_918_402_000
+        );
+
+        let a = StringArray::from(vec!["2015-07-15 00:00:01.000", "yesterday"]);
+        assert!(text_to_millis(&a).is_err());
+    }
+}

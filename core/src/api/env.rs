@@ -1,0 +1,205 @@
+//! The execution environment: job settings, sources, and `execute`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::DataStream;
+use crate::connector::SourceFactoryRef;
+use crate::error::Result;
+use crate::operator::watermark::WatermarkAssigner;
+use crate::operator::{factory, OperatorFactory};
+use crate::plan::{Edge, JobGraph, NodeId, NodeKind, Partitioning};
+use crate::runtime::{execute, JobConfig, JobProgress, JobResult};
+use crate::sources::{BatchSource, ChannelSource};
+use crate::time::WatermarkStrategy;
+use crate::typed::{to_batch, RecordSchema};
+
+pub(crate) struct Inner {
+    pub(crate) graph: JobGraph,
+    pub(crate) config: JobConfig,
+    names: HashMap<String, usize>,
+}
+
+/// Where a job is defined and run (Flink's `StreamExecutionEnvironment`).
+///
+/// # Example
+/// ```
+/// use millstream_core::api::StreamExecutionEnvironment;
+/// use millstream_core::expr::{col, lit};
+/// let env = StreamExecutionEnvironment::new();
+/// let out = env
+///     .from_collection(vec![1i64, 5, 10])
+///     .unwrap()
+///     .filter(col("item").gt(lit(3)))
+///     .collect();
+/// env.execute("filter").unwrap();
+/// assert_eq!(out.num_rows(), 2);
+/// ```
+#[derive(Clone)]
+pub struct StreamExecutionEnvironment {
+    pub(crate) inner: Rc<RefCell<Inner>>,
+}
+
+impl Default for StreamExecutionEnvironment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StreamExecutionEnvironment {
+    /// An environment with default settings (parallelism = number of cores).
+    pub fn new() -> Self {
+        Self::with_config(JobConfig::default())
+    }
+
+    /// An environment with the given settings.
+    pub fn with_config(config: JobConfig) -> Self {
+        StreamExecutionEnvironment {
+            inner: Rc::new(RefCell::new(Inner {
+                graph: JobGraph::default(),
+                config,
+                names: HashMap::new(),
+            })),
+        }
+    }
+
+    /// Default parallelism of operators.
+    pub fn set_parallelism(&self, p: usize) -> &Self {
+        self.inner.borrow_mut().config.parallelism = p.max(1);
+        self
+    }
+
+    /// Rows per source batch (throughput) ...
+    pub fn set_batch_size(&self, rows: usize) -> &Self {
+        self.inner.borrow_mut().config.batch.batch_size = rows.max(1);
+        self
+    }
+
+    /// ... and the longest a source holds a partial batch back (latency).
+    pub fn set_max_batch_delay(&self, d: Duration) -> &Self {
+        self.inner.borrow_mut().config.batch.max_delay = d;
+        self
+    }
+
+    /// Capacity of every channel, in batches: the backpressure bound.
+    pub fn set_channel_capacity(&self, n: usize) -> &Self {
+        self.inner.borrow_mut().config.channel_capacity = n.max(1);
+        self
+    }
+
+    /// Turn operator chaining off (every operator its own task).
+    pub fn disable_chaining(&self) -> &Self {
+        self.inner.borrow_mut().config.chaining = false;
+        self
+    }
+
+    /// The current settings.
+    pub fn config(&self) -> JobConfig {
+        self.inner.borrow().config.clone()
+    }
+
+    /// Live counters of the next `execute` (for progress reports from another thread).
+    pub fn progress(&self) -> Arc<JobProgress> {
+        self.inner.borrow().config.progress.clone()
+    }
+
+    /// A bounded stream of typed records (one subtask).
+    ///
+    /// # Errors
+    /// `T` has a shape arrow cannot represent.
+    pub fn from_collection<T: Serialize + DeserializeOwned>(&self, items: Vec<T>) -> Result<DataStream> {
+        let schema = RecordSchema::<T>::of()?;
+        let size = self.inner.borrow().config.batch.batch_size;
+        let batches = items
+            .chunks(size.max(1))
+            .map(|c| to_batch(&schema, c))
+            .collect::<Result<Vec<_>>>()?;
+        let src = BatchSource::new("collection", schema.schema(), batches)?;
+        let s = self.from_source(Arc::new(src), None);
+        s.env.inner.borrow_mut().graph.node_mut(s.node).max_parallelism = Some(1);
+        Ok(s)
+    }
+
+    /// A bounded stream of the given batches (no copy: buffers are shared).
+    ///
+    /// # Errors
+    /// A batch whose schema differs from `schema`.
+    pub fn from_record_batches(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<DataStream> {
+        Ok(self.from_source(Arc::new(BatchSource::new("batches", schema, batches)?), None))
+    }
+
+    /// An unbounded stream fed from the returned sender; it ends when the sender is dropped.
+    pub fn from_channel(&self, schema: SchemaRef) -> (crossbeam_channel::Sender<RecordBatch>, DataStream) {
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let s = self.from_source(Arc::new(ChannelSource::new("channel", schema, rx)), None);
+        (tx, s)
+    }
+
+    /// A stream from a source connector, with watermarks following `strategy` if given.
+    pub fn from_source(&self, source: SourceFactoryRef, strategy: Option<WatermarkStrategy>) -> DataStream {
+        let name = source.name();
+        let max_p = source.max_parallelism();
+        let id = self.add_node(&name, NodeKind::Source(source), vec![]);
+        self.inner.borrow_mut().graph.node_mut(id).max_parallelism = max_p;
+        let s = DataStream::new(self.clone(), id, 0, None);
+        match strategy {
+            Some(st) => s.assign_timestamps_and_watermarks(st),
+            None => s,
+        }
+    }
+
+    pub(crate) fn add_node(&self, name: &str, kind: NodeKind, inputs: Vec<Edge>) -> NodeId {
+        let mut inner = self.inner.borrow_mut();
+        let n = inner.names.entry(name.to_string()).or_insert(0);
+        *n += 1;
+        let unique = if *n == 1 { name.to_string() } else { format!("{name}-{n}") };
+        inner.graph.add(unique, kind, inputs)
+    }
+
+    pub(crate) fn add_operator(&self, name: &str, f: OperatorFactory, inputs: Vec<Edge>) -> NodeId {
+        self.add_node(name, NodeKind::Operator(f), inputs)
+    }
+
+    /// The physical plan the job would run with, as a readable DAG.
+    ///
+    /// # Errors
+    /// The graph cannot be planned (no source).
+    pub fn explain(&self) -> Result<String> {
+        let inner = self.inner.borrow();
+        Ok(crate::plan::plan(&inner.graph, inner.config.parallelism, inner.config.chaining)?.explain())
+    }
+
+    /// Run the job defined so far to completion, then clear it.
+    ///
+    /// # Errors
+    /// The first error of any task, naming the operator and subtask.
+    pub fn execute(&self, name: &str) -> Result<JobResult> {
+        let (graph, config) = {
+            let mut inner = self.inner.borrow_mut();
+            inner.names.clear();
+            (std::mem::take(&mut inner.graph), inner.config.clone())
+        };
+        execute(name, &graph, &config)
+    }
+}
+
+pub(crate) fn watermark_factory(strategy: WatermarkStrategy) -> OperatorFactory {
+    factory(move |_| Ok(WatermarkAssigner::new(strategy.clone())))
+}
+
+pub(crate) fn edge(from: &DataStream, input: usize, partitioning: Partitioning) -> Edge {
+    Edge {
+        from: from.node,
+        port: from.port,
+        input,
+        partitioning,
+    }
+}

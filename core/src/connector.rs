@@ -1,0 +1,162 @@
+//! Source and sink traits. Implementations live in `millstream-connectors`; the core only
+//! drives them.
+//!
+//! A [`SourceFactory`] is part of the job graph; at run time the scheduler asks it for one
+//! [`Source`] per parallel subtask. Each source reads its own split (a byte range of a file,
+//! every n-th event of a generator...) and hands out whole batches:
+//!
+//! ```text
+//!  SourceFactory ──create(subtask 0 of 2)──▶ Source ──poll()──▶ Batch | Pending | End
+//!                └─create(subtask 1 of 2)──▶ Source ──poll()──▶ ...
+//! ```
+//!
+//! Sinks are the mirror image: a [`SinkFactory`] creates one [`Sink`] per subtask, and the
+//! runtime calls [`Sink::write`] with every batch and [`Sink::finish`] at end of input.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use crate::batch::BatchConfig;
+use crate::error::Result;
+
+/// What the scheduler tells a source about where it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceContext {
+    /// This subtask's index, `0..parallelism`.
+    pub subtask: usize,
+    /// Number of parallel subtasks of the source.
+    pub parallelism: usize,
+    /// Batch size and batching delay.
+    pub batch: BatchConfig,
+}
+
+/// The answer of [`Source::poll`].
+#[derive(Debug)]
+pub enum SourcePoll {
+    /// A batch of rows.
+    Batch(RecordBatch),
+    /// Nothing available now; poll again after about this long.
+    Pending(Duration),
+    /// The source is exhausted (a bounded source).
+    End,
+}
+
+/// One parallel instance of a source.
+pub trait Source: Send {
+    /// Produce the next batch, report that none is ready, or report the end.
+    ///
+    /// # Errors
+    /// Malformed input is reported as [`Error::Data`](crate::Error::Data) naming the file,
+    /// line and column.
+    fn poll(&mut self) -> Result<SourcePoll>;
+
+    /// How far this source has read, in its own unit (events, bytes), for progress reports
+    /// and, later, checkpoints.
+    fn position(&self) -> u64 {
+        0
+    }
+
+    /// Rows the source could not decode since the last call, when it was configured to send
+    /// them to the error side output instead of failing. The batch has the schema
+    /// [`error_rows_schema`]; the runtime routes it to the source's side output port 1.
+    fn take_error_rows(&mut self) -> Option<RecordBatch> {
+        None
+    }
+}
+
+/// Schema of the rows a source sends to its error side output: where the row was, why it
+/// failed, and its raw text.
+pub fn error_rows_schema() -> SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema};
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("line", DataType::UInt64, true),
+        Field::new("column", DataType::Utf8, true),
+        Field::new("error", DataType::Utf8, false),
+        Field::new("raw", DataType::Utf8, true),
+    ]))
+}
+
+/// Creates the parallel instances of a source; lives in the job graph.
+pub trait SourceFactory: Send + Sync {
+    /// A short name for plans and metrics.
+    fn name(&self) -> String;
+    /// The schema of every batch the source produces.
+    fn schema(&self) -> SchemaRef;
+    /// Most subtasks this source can use (`Some(1)` for a collection), `None` for any.
+    fn max_parallelism(&self) -> Option<usize> {
+        None
+    }
+    /// Create subtask `ctx.subtask` of `ctx.parallelism`.
+    ///
+    /// # Errors
+    /// Opening the underlying input failed (missing file...).
+    fn create(&self, ctx: &SourceContext) -> Result<Box<dyn Source>>;
+}
+
+/// One parallel instance of a sink.
+pub trait Sink: Send {
+    /// Write one batch.
+    ///
+    /// # Errors
+    /// Writing failed.
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// The input ended: flush and close.
+    ///
+    /// # Errors
+    /// Flushing failed.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Creates the parallel instances of a sink; lives in the job graph.
+pub trait SinkFactory: Send + Sync {
+    /// A short name for plans and metrics.
+    fn name(&self) -> String;
+    /// Create subtask `subtask` of `parallelism`.
+    ///
+    /// # Errors
+    /// Opening the output failed.
+    fn create(&self, subtask: usize, parallelism: usize) -> Result<Box<dyn Sink>>;
+    /// Most subtasks this sink can use, `None` for any.
+    fn max_parallelism(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Shared handle to a source factory.
+pub type SourceFactoryRef = Arc<dyn SourceFactory>;
+/// Shared handle to a sink factory.
+pub type SinkFactoryRef = Arc<dyn SinkFactory>;
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+    use arrow::datatypes::Schema;
+
+    struct Empty;
+    impl Source for Empty {
+        fn poll(&mut self) -> Result<SourcePoll> {
+            Ok(SourcePoll::End)
+        }
+    }
+    struct EmptyFactory;
+    impl SourceFactory for EmptyFactory {
+        fn name(&self) -> String {
+            "empty".into()
+        }
+        fn schema(&self) -> SchemaRef {
+            Arc::new(Schema::empty())
+        }
+        fn create(&self, _: &SourceContext) -> Result<Box<dyn Source>> {
+            Ok(Box::new(Empty))
+        }
+    }
+    pub(crate) fn empty_source() -> SourceFactoryRef {
+        Arc::new(EmptyFactory)
+    }
+}
