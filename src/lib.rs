@@ -42,7 +42,9 @@ pub use millstream_kernels as kernels;
 
 /// The types most programs need.
 pub mod prelude {
-    pub use millstream_core::api::{DataStream, KeyedStream, StreamExecutionEnvironment, WindowedStream};
+    pub use millstream_core::api::{
+        DataStream, KeyedStream, StreamExecutionEnvironment, WindowedStream,
+    };
     pub use millstream_core::expr::{col, lit, Expr};
     pub use millstream_core::operator::window::AggSpec;
     pub use millstream_core::time::WatermarkStrategy;

@@ -20,7 +20,11 @@ use millstream::nexmark::{build_query, NexmarkInput};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "millstream", version, about = "Stream-first columnar stream processing")]
+#[command(
+    name = "millstream",
+    version,
+    about = "Stream-first columnar stream processing"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,10 +110,12 @@ fn run_nexmark(args: NexmarkArgs) -> Result<()> {
             (NexmarkInput::Generator(cfg), Some(args.events))
         }
     };
-    let result = build_query(&env, &input, &args.query).with_context(|| format!("building query {}", args.query))?;
+    let result = build_query(&env, &input, &args.query)
+        .with_context(|| format!("building query {}", args.query))?;
     match &args.output {
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating output directory {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating output directory {}", dir.display()))?;
             result.sink_to(Arc::new(CsvSinkFactory::new(dir.clone())));
         }
         None => {
@@ -157,7 +163,11 @@ fn run_nexmark(args: NexmarkArgs) -> Result<()> {
 }
 
 /// After two seconds, show events so far, rate and watermark on stderr until `done`.
-fn spawn_progress(progress: Arc<JobProgress>, done: Arc<AtomicBool>, generator: bool) -> std::thread::JoinHandle<()> {
+fn spawn_progress(
+    progress: Arc<JobProgress>,
+    done: Arc<AtomicBool>,
+    generator: bool,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(2) {
@@ -181,9 +191,16 @@ fn spawn_progress(progress: Arc<JobProgress>, done: Arc<AtomicBool>, generator: 
             };
             let secs = started.elapsed().as_secs_f64();
             let wm = progress.sink_watermark.load(Ordering::Relaxed);
-            let wm = if wm == i64::MIN { "-".to_string() } else { format_ts(wm) };
+            let wm = if wm == i64::MIN {
+                "-".to_string()
+            } else {
+                format_ts(wm)
+            };
             let what = if generator { "events" } else { "rows" };
-            let line = format!("{n} {what}, {:.2} M/s, watermark {wm}", n as f64 / secs / 1e6);
+            let line = format!(
+                "{n} {what}, {:.2} M/s, watermark {wm}",
+                n as f64 / secs / 1e6
+            );
             match &bar {
                 Some(b) => b.set_message(line),
                 None if last_plain.elapsed() >= Duration::from_secs(5) => {

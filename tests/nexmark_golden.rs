@@ -20,7 +20,10 @@ fn read_rows(dir: &Path) -> Vec<String> {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        assert!(!name.starts_with('.'), "in-progress file left behind: {name}");
+        assert!(
+            !name.starts_with('.'),
+            "in-progress file left behind: {name}"
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         rows.extend(text.lines().filter(|l| !l.is_empty()).map(String::from));
     }
@@ -38,13 +41,19 @@ fn run(query: &str, parallelism: usize) -> Vec<String> {
     build_query(&env, &input, query)
         .unwrap()
         .sink_to(Arc::new(CsvSinkFactory::new(out.path())));
-    env.execute(query).unwrap_or_else(|e| panic!("{query} p={parallelism}: {e}"));
+    env.execute(query)
+        .unwrap_or_else(|e| panic!("{query} p={parallelism}: {e}"));
     read_rows(out.path())
 }
 
 fn golden(query: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(root().join(format!("tests/golden/nexmark/{query}.csv"))).unwrap();
-    let mut rows: Vec<String> = text.lines().filter(|l| !l.is_empty()).map(String::from).collect();
+    let text =
+        std::fs::read_to_string(root().join(format!("tests/golden/nexmark/{query}.csv"))).unwrap();
+    let mut rows: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     rows.sort();
     rows
 }
@@ -89,7 +98,12 @@ golden_tests!(
 #[test]
 fn every_query_has_a_golden_file() {
     for q in QUERIES {
-        assert!(root().join(format!("tests/golden/nexmark/{q}.csv")).exists(), "{q}");
+        assert!(
+            root()
+                .join(format!("tests/golden/nexmark/{q}.csv"))
+                .exists(),
+            "{q}"
+        );
     }
 }
 

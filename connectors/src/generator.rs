@@ -113,7 +113,9 @@ pub(crate) struct Stream(u64);
 impl Stream {
     /// The stream of field number `field` under `seed`.
     pub(crate) fn new(seed: u64, field: u64) -> Self {
-        Stream(mix64(seed ^ mix64(field.wrapping_add(1).wrapping_mul(GOLDEN))))
+        Stream(mix64(
+            seed ^ mix64(field.wrapping_add(1).wrapping_mul(GOLDEN)),
+        ))
     }
 
     /// 64 random bits for event `n`.
@@ -347,10 +349,21 @@ impl Utf8Column {
 }
 
 /// A set of strings laid out in one buffer, for columns that pick among fixed values.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct StringTable {
     bytes: Arc<Vec<u8>>,
     ends: Arc<Vec<usize>>,
+}
+
+impl std::fmt::Debug for StringTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "StringTable({} strings, {} bytes)",
+            self.len(),
+            self.bytes.len()
+        )
+    }
 }
 
 impl StringTable {
@@ -379,6 +392,21 @@ impl StringTable {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.bytes[start..self.ends[i]]
     }
+}
+
+/// CPU seconds of the calling thread (from `/proc/thread-self/stat`, 10 ms resolution), for
+/// throughput tests on a shared machine: wall time counts the other processes' turns too.
+#[cfg(test)]
+pub(crate) fn thread_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
 #[cfg(test)]

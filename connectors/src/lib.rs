@@ -26,7 +26,7 @@
 //! |---|---|
 //! | [`nexmark`] | the Nexmark generator (`person`, `auction`, `bid`), columns generated straight into arrow buffers |
 //! | [`telemetry`] | hosts × metrics with bounded disorder and a few very late rows |
-//! | [`file`] | CSV and JSON-lines sources (parallel, projected, with located errors) and sinks |
+//! | [`file`](mod@file) | CSV and JSON-lines sources (parallel, projected, with located errors) and sinks |
 //!
 //! # Example
 //!
@@ -64,8 +64,8 @@ pub mod nexmark;
 pub mod telemetry;
 
 pub use file::{
-    CsvOptions, CsvSinkFactory, CsvSourceFactory, JsonOptions, JsonSinkFactory,
-    JsonSourceFactory, OnError,
+    CsvOptions, CsvSinkFactory, CsvSourceFactory, JsonOptions, JsonSinkFactory, JsonSourceFactory,
+    OnError,
 };
 pub use nexmark::{NexmarkConfig, NexmarkSource, NexmarkTable};
 pub use telemetry::{TelemetryConfig, TelemetrySource};

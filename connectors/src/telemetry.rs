@@ -17,8 +17,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, RecordBatchOptions};
 use arrow::array::TimestampMillisecondArray;
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use millstream_core::connector::{Source, SourceContext, SourceFactory, SourcePoll};
 use millstream_core::error::{Error, Result};
@@ -131,7 +131,9 @@ impl TelemetrySource {
     /// [`Error::Plan`] when a requested column does not exist or `hosts` is 0.
     pub fn new(cfg: TelemetryConfig, columns: Option<Vec<String>>) -> Result<Self> {
         if cfg.hosts == 0 {
-            return Err(Error::Plan("telemetry source needs at least one host".into()));
+            return Err(Error::Plan(
+                "telemetry source needs at least one host".into(),
+            ));
         }
         let (columns, schema) = project(&Self::full_schema(), columns, "telemetry")?;
         let host_names = StringTable::new((0..cfg.hosts).map(|h| format!("host-{h:04}")));
@@ -196,8 +198,12 @@ impl TelemetrySubtask {
 
     fn generate(&mut self, range: std::ops::Range<u64>) -> Result<RecordBatch> {
         let rows = (range.end - range.start) as usize;
-        let (host_s, metric_s, value_s, ts_s) =
-            (self.stream(0), self.stream(1), self.stream(2), self.stream(3));
+        let (host_s, metric_s, value_s, ts_s) = (
+            self.stream(0),
+            self.stream(1),
+            self.stream(2),
+            self.stream(3),
+        );
         let seed = self.f.cfg.seed;
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.f.columns.len());
         for &c in &self.f.columns {
@@ -287,7 +293,7 @@ fn value(m: u64, host_u: f64, r: u64) -> f64 {
         // latency ms: log-normal with a long tail (1 in 100 is a 10x outlier)
         _ => {
             let base = (3.0 + 0.5 * host_u + 0.6 * z).exp();
-            if r % 100 == 0 {
+            if r.is_multiple_of(100) {
                 base * 10.0
             } else {
                 base
@@ -383,7 +389,11 @@ mod tests {
         let mut max = i64::MIN;
         let (mut late, mut total) = (0usize, 0usize);
         for b in drain(&f, 1, 4096) {
-            for &t in b.column(0).as_primitive::<TimestampMillisecondType>().values() {
+            for &t in b
+                .column(0)
+                .as_primitive::<TimestampMillisecondType>()
+                .values()
+            {
                 if t < max.saturating_sub(200) {
                     late += 1;
                     assert!(t >= max - 11 * 200 - 1);
@@ -393,7 +403,10 @@ mod tests {
             }
         }
         let expected = total / 100;
-        assert!(late > expected * 8 / 10 && late < expected * 12 / 10, "{late}");
+        assert!(
+            late > expected * 8 / 10 && late < expected * 12 / 10,
+            "{late}"
+        );
     }
 
     #[test]

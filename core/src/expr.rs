@@ -19,7 +19,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Datum, Float64Array, Int64Array, Scalar, StringArray};
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Datum, Float64Array, Int64Array, Scalar, StringArray,
+};
 use arrow::compute::kernels::{boolean, cmp, numeric};
 use arrow::compute::{cast, is_not_null, is_null};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -357,19 +359,16 @@ fn coerce(l: Value, r: Value) -> Result<(Value, Value)> {
     use DataType::*;
     let int = |t: &DataType| matches!(t, Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32);
     let float = |t: &DataType| matches!(t, Float32 | Float64);
+    // Which side's type wins when neither rule for numbers applies.
+    let left_wins = (matches!(lt, Decimal128(..)) && (int(&rt) || matches!(rt, Decimal128(..))))
+        || matches!(rt, Null)
+        || (matches!(lt, Timestamp(..)) && int(&rt))
+        || (matches!(lt, Utf8) && matches!(rt, Utf8View | LargeUtf8));
     let target = if int(&lt) && int(&rt) {
         Int64
     } else if (int(&lt) || float(&lt)) && (int(&rt) || float(&rt)) {
         Float64
-    } else if matches!(lt, Decimal128(..)) && (int(&rt) || matches!(rt, Decimal128(..))) {
-        lt.clone()
-    } else if matches!(rt, Decimal128(..)) && int(&lt) {
-        rt.clone()
-    } else if matches!(lt, Null) {
-        rt.clone()
-    } else if matches!(rt, Null) {
-        lt.clone()
-    } else if matches!(lt, Timestamp(..)) && int(&rt) || matches!(lt, Utf8) && matches!(rt, Utf8View | LargeUtf8) {
+    } else if left_wins {
         lt.clone()
     } else {
         rt.clone()
@@ -378,9 +377,12 @@ fn coerce(l: Value, r: Value) -> Result<(Value, Value)> {
 }
 
 fn as_bool<'a>(a: &'a ArrayRef, e: &Expr) -> Result<&'a BooleanArray> {
-    a.as_any()
-        .downcast_ref::<BooleanArray>()
-        .ok_or_else(|| Error::Plan(format!("'{e}' needs BOOLEAN operands, got {}", a.data_type())))
+    a.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
+        Error::Plan(format!(
+            "'{e}' needs BOOLEAN operands, got {}",
+            a.data_type()
+        ))
+    })
 }
 
 /// Evaluate a projection: one output column per expression, named by [`Expr::name`].
@@ -393,10 +395,17 @@ pub fn project(batch: &RecordBatch, exprs: &[Expr]) -> Result<RecordBatch> {
     for e in exprs {
         let a = e.evaluate(batch)?;
         let nullable = match e {
-            Expr::Column(c) => batch.schema().field_with_name(c).map_or(true, |f| f.is_nullable()),
+            Expr::Column(c) => batch
+                .schema()
+                .field_with_name(c)
+                .map_or(true, |f| f.is_nullable()),
             _ => true,
         };
-        fields.push(Field::new(e.name(), a.data_type().clone(), nullable || a.null_count() > 0));
+        fields.push(Field::new(
+            e.name(),
+            a.data_type().clone(),
+            nullable || a.null_count() > 0,
+        ));
         cols.push(a);
     }
     let schema: SchemaRef = Arc::new(Schema::new(fields));
@@ -413,15 +422,25 @@ mod tests {
 
     fn batch() -> RecordBatch {
         RecordBatch::try_from_iter([
-            ("a", Arc::new(Int64Array::from(vec![Some(1), Some(5), None])) as ArrayRef),
-            ("b", Arc::new(Float64Array::from(vec![0.5, 2.0, 3.0])) as ArrayRef),
+            (
+                "a",
+                Arc::new(Int64Array::from(vec![Some(1), Some(5), None])) as ArrayRef,
+            ),
+            (
+                "b",
+                Arc::new(Float64Array::from(vec![0.5, 2.0, 3.0])) as ArrayRef,
+            ),
         ])
         .unwrap()
     }
 
     #[test]
     fn arithmetic_and_coercion() {
-        let r = col("a").mul(lit(2)).add(col("b")).evaluate(&batch()).unwrap();
+        let r = col("a")
+            .mul(lit(2))
+            .add(col("b"))
+            .evaluate(&batch())
+            .unwrap();
         let r = r.as_any().downcast_ref::<Float64Array>().unwrap();
         assert_eq!(r.value(0), 2.5);
         assert_eq!(r.value(1), 12.0);
@@ -430,9 +449,16 @@ mod tests {
 
     #[test]
     fn comparison_with_nulls_and_kleene() {
-        let r = col("a").gt(lit(2)).or(col("b").gt(lit(2.5))).evaluate(&batch()).unwrap();
+        let r = col("a")
+            .gt(lit(2))
+            .or(col("b").gt(lit(2.5)))
+            .evaluate(&batch())
+            .unwrap();
         let r = r.as_any().downcast_ref::<BooleanArray>().unwrap();
-        assert_eq!(r, &BooleanArray::from(vec![Some(false), Some(true), Some(true)]));
+        assert_eq!(
+            r,
+            &BooleanArray::from(vec![Some(false), Some(true), Some(true)])
+        );
     }
 
     #[test]

@@ -26,7 +26,11 @@ impl BatchSource {
     ///
     /// # Errors
     /// A batch with another schema.
-    pub fn new(name: impl Into<String>, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
+    pub fn new(
+        name: impl Into<String>,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Self> {
         for (i, b) in batches.iter().enumerate() {
             if b.schema().fields() != schema.fields() {
                 return Err(Error::Schema(format!(
@@ -125,7 +129,9 @@ impl Source for ChannelSourceInstance {
                 self.rows += b.num_rows() as u64;
                 Ok(SourcePoll::Batch(b))
             }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(SourcePoll::Pending(std::time::Duration::ZERO)),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                Ok(SourcePoll::Pending(std::time::Duration::ZERO))
+            }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Ok(SourcePoll::End),
         }
     }

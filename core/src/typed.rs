@@ -130,8 +130,14 @@ mod tests {
     fn struct_round_trip() {
         let s = RecordSchema::<WordCount>::of().unwrap();
         let rows = vec![
-            WordCount { word: "a".into(), count: 1 },
-            WordCount { word: "b".into(), count: 2 },
+            WordCount {
+                word: "a".into(),
+                count: 1,
+            },
+            WordCount {
+                word: "b".into(),
+                count: 2,
+            },
         ];
         let b = to_batch(&s, &rows).unwrap();
         assert_eq!(b.schema().field(0).name(), "word");
@@ -145,7 +151,10 @@ mod tests {
         assert_eq!(from_batch::<String>(&b).unwrap(), vec!["x".to_string()]);
         let s = RecordSchema::<(String, i64)>::of().unwrap();
         let b = to_batch(&s, &[("x".to_string(), 3)]).unwrap();
-        assert_eq!(from_batch::<(String, i64)>(&b).unwrap(), vec![("x".to_string(), 3)]);
+        assert_eq!(
+            from_batch::<(String, i64)>(&b).unwrap(),
+            vec![("x".to_string(), 3)]
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ fn slow_sink_bounds_queues_and_source() {
         .map(|b| {
             RecordBatch::try_new(
                 schema.clone(),
-                vec![Arc::new(Int64Array::from_iter_values((0..ROWS as i64).map(|i| b as i64 * 1000 + i)))],
+                vec![Arc::new(Int64Array::from_iter_values(
+                    (0..ROWS as i64).map(|i| b as i64 * 1000 + i),
+                ))],
             )
             .unwrap()
         })
@@ -53,7 +55,10 @@ fn slow_sink_bounds_queues_and_source() {
     assert_eq!(into_slow.capacity, CAPACITY);
     // Queued (capacity) + one being sent by the source + the one the sink works on.
     let lead = worst_lead.load(Ordering::SeqCst);
-    assert!(lead <= CAPACITY as u64 + 2, "source ran {lead} batches ahead of the slow sink");
+    assert!(
+        lead <= CAPACITY as u64 + 2,
+        "source ran {lead} batches ahead of the slow sink"
+    );
     // And the source really was held back (the queue filled up).
     assert_eq!(into_slow.max_depth, CAPACITY, "{into_slow:?}");
 }

@@ -21,8 +21,12 @@ fn batches(n: usize, rows: usize) -> (Arc<Schema>, Vec<RecordBatch>) {
             RecordBatch::try_new(
                 schema.clone(),
                 vec![
-                    Arc::new(Int64Array::from_iter_values((0..rows as i64).map(|i| (base + i) % 7))),
-                    Arc::new(Int64Array::from_iter_values((0..rows as i64).map(|i| base + i))),
+                    Arc::new(Int64Array::from_iter_values(
+                        (0..rows as i64).map(|i| (base + i) % 7),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        (0..rows as i64).map(|i| base + i),
+                    )),
                 ],
             )
             .unwrap()
@@ -36,7 +40,12 @@ fn sum_col(batches: &[RecordBatch], name: &str) -> i64 {
         .iter()
         .map(|b| {
             let a = b.column_by_name(name).unwrap();
-            a.as_any().downcast_ref::<Int64Array>().unwrap().values().iter().sum::<i64>()
+            a.as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .iter()
+                .sum::<i64>()
         })
         .sum()
 }
@@ -54,8 +63,15 @@ fn filter_at_several_parallelisms() {
             .collect();
         env.execute("filter").unwrap();
         let got = out.take();
-        assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 500, "p={p}");
-        assert_eq!(sum_col(&got, "v"), (0..1000).filter(|v| v % 2 == 0).sum::<i64>());
+        assert_eq!(
+            got.iter().map(|b| b.num_rows()).sum::<usize>(),
+            500,
+            "p={p}"
+        );
+        assert_eq!(
+            sum_col(&got, "v"),
+            (0..1000).filter(|v| v % 2 == 0).sum::<i64>()
+        );
     }
 }
 
@@ -73,7 +89,11 @@ fn key_by_sends_each_key_to_one_subtask() {
             // Tag each row with the thread that saw it.
             let name = std::thread::current().name().unwrap_or("").to_string();
             let sub: i64 = name.rsplit('#').next().unwrap().parse().unwrap();
-            millstream_core::api::append_column(&b, "sub", Arc::new(Int64Array::from(vec![sub; b.num_rows()])))
+            millstream_core::api::append_column(
+                &b,
+                "sub",
+                Arc::new(Int64Array::from(vec![sub; b.num_rows()])),
+            )
         })
         .collect();
     let result = env.execute("keyed").unwrap();
@@ -85,7 +105,11 @@ fn key_by_sends_each_key_to_one_subtask() {
         for i in 0..b.num_rows() {
             rows += 1;
             let prev = owner.insert(k.value(i), s.value(i));
-            assert!(prev.is_none() || prev == Some(s.value(i)), "key {} on two subtasks", k.value(i));
+            assert!(
+                prev.is_none() || prev == Some(s.value(i)),
+                "key {} on two subtasks",
+                k.value(i)
+            );
         }
     }
     assert_eq!(rows, 1000);
@@ -98,7 +122,9 @@ fn typed_map_and_flat_map() {
     let out = env
         .from_collection(vec!["a b".to_string(), "c".to_string()])
         .unwrap()
-        .flat_map(|line: String, out: &mut Vec<String>| out.extend(line.split(' ').map(String::from)))
+        .flat_map(|line: String, out: &mut Vec<String>| {
+            out.extend(line.split(' ').map(String::from))
+        })
         .map(|w: String| (w.clone(), w.len() as i64))
         .collect();
     env.execute("typed").unwrap();
@@ -115,7 +141,13 @@ fn operator_error_fails_job_with_its_name() {
         .unwrap()
         .rebalance()
         .map_batches(|b| {
-            if b.column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0) >= 200 {
+            if b.column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0)
+                >= 200
+            {
                 Err(Error::User("boom".into()))
             } else {
                 Ok(b)
@@ -132,7 +164,10 @@ fn operator_error_fails_job_with_its_name() {
 fn unknown_column_is_a_plan_error() {
     let env = StreamExecutionEnvironment::new();
     let (schema, input) = batches(1, 10);
-    env.from_record_batches(schema, input).unwrap().filter(col("nope").gt(lit(1))).collect();
+    env.from_record_batches(schema, input)
+        .unwrap()
+        .filter(col("nope").gt(lit(1)))
+        .collect();
     let msg = env.execute("bad").unwrap_err().to_string();
     assert!(msg.contains("nope") && msg.contains("k, v"), "{msg}");
 }

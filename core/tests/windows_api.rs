@@ -21,7 +21,11 @@ type Event = (i64, i64, i64); // key, ts, value
 fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         Field::new("k", DataType::Int64, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
         Field::new("v", DataType::Int64, false),
     ]))
 }
@@ -47,7 +51,9 @@ fn to_batches(ev: &[Event], rng: &mut StdRng) -> Vec<RecordBatch> {
                 schema(),
                 vec![
                     Arc::new(Int64Array::from_iter_values(part.iter().map(|e| e.0))),
-                    Arc::new(TimestampMillisecondArray::from_iter_values(part.iter().map(|e| e.1))),
+                    Arc::new(TimestampMillisecondArray::from_iter_values(
+                        part.iter().map(|e| e.1),
+                    )),
                     Arc::new(Int64Array::from_iter_values(part.iter().map(|e| e.2))),
                 ],
             )
@@ -83,15 +89,24 @@ fn run(assigner: WindowAssigner, ev: &[Event], parallelism: usize, seed: u64) ->
         let k = col("k");
         let k = k.as_any().downcast_ref::<Int64Array>().unwrap();
         let ws = col("window_start");
-        let ws = ws.as_any().downcast_ref::<TimestampMillisecondArray>().unwrap();
+        let ws = ws
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .unwrap();
         let we = col("window_end");
-        let we = we.as_any().downcast_ref::<TimestampMillisecondArray>().unwrap();
+        let we = we
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .unwrap();
         let c = col("c");
         let c = c.as_any().downcast_ref::<Int64Array>().unwrap();
         let s = col("s");
         let s = s.as_any().downcast_ref::<Int64Array>().unwrap();
         for i in 0..b.num_rows() {
-            let prev = t.insert((k.value(i), ws.value(i), we.value(i)), (c.value(i), s.value(i)));
+            let prev = t.insert(
+                (k.value(i), ws.value(i), we.value(i)),
+                (c.value(i), s.value(i)),
+            );
             assert!(prev.is_none(), "window fired twice");
         }
     }
@@ -100,8 +115,16 @@ fn run(assigner: WindowAssigner, ev: &[Event], parallelism: usize, seed: u64) ->
 
 fn assert_tables(got: &Table, want: &Table, what: &str) {
     if got != want {
-        let missing: Vec<_> = want.iter().filter(|(k, v)| got.get(k) != Some(v)).take(5).collect();
-        let extra: Vec<_> = got.iter().filter(|(k, v)| want.get(k) != Some(v)).take(5).collect();
+        let missing: Vec<_> = want
+            .iter()
+            .filter(|(k, v)| got.get(k) != Some(v))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = got
+            .iter()
+            .filter(|(k, v)| want.get(k) != Some(v))
+            .take(5)
+            .collect();
         panic!("{what}: {} windows, expected {}; expected but not got {missing:?}; got but not expected {extra:?}", got.len(), want.len());
     }
 }
@@ -150,11 +173,27 @@ fn tumble_hop_cumulate_session_match_brute_force() {
     for seed in 0..3u64 {
         let ev = events(seed, 3000, 400);
         for p in [1, 2, 3] {
-            let tumble = run(WindowAssigner::tumble(Duration::from_millis(1000)), &ev, p, seed);
-            let want = brute_fixed(|ts| { let s = ts.div_euclid(1000) * 1000; vec![(s, s + 1000)] }, &ev);
+            let tumble = run(
+                WindowAssigner::tumble(Duration::from_millis(1000)),
+                &ev,
+                p,
+                seed,
+            );
+            let want = brute_fixed(
+                |ts| {
+                    let s = ts.div_euclid(1000) * 1000;
+                    vec![(s, s + 1000)]
+                },
+                &ev,
+            );
             assert_tables(&tumble, &want, &format!("tumble seed={seed} p={p}"));
 
-            let hop = run(WindowAssigner::hop(Duration::from_millis(1000), Duration::from_millis(300)), &ev, p, seed);
+            let hop = run(
+                WindowAssigner::hop(Duration::from_millis(1000), Duration::from_millis(300)),
+                &ev,
+                p,
+                seed,
+            );
             let want = brute_fixed(
                 |ts| {
                     let mut w = Vec::new();
@@ -169,18 +208,35 @@ fn tumble_hop_cumulate_session_match_brute_force() {
             );
             assert_tables(&hop, &want, &format!("hop seed={seed} p={p}"));
 
-            let cum = run(WindowAssigner::cumulate(Duration::from_millis(1000), Duration::from_millis(250)), &ev, p, seed);
+            let cum = run(
+                WindowAssigner::cumulate(Duration::from_millis(1000), Duration::from_millis(250)),
+                &ev,
+                p,
+                seed,
+            );
             let want = brute_fixed(
                 |ts| {
                     let s = ts.div_euclid(1000) * 1000;
-                    (1..=4).map(|k| (s, s + 250 * k)).filter(|&(_, e)| e > ts).collect()
+                    (1..=4)
+                        .map(|k| (s, s + 250 * k))
+                        .filter(|&(_, e)| e > ts)
+                        .collect()
                 },
                 &ev,
             );
             assert_tables(&cum, &want, &format!("cumulate seed={seed} p={p}"));
 
-            let sess = run(WindowAssigner::session(Duration::from_millis(40)), &ev, p, seed);
-            assert_tables(&sess, &brute_session(40, &ev), &format!("session seed={seed} p={p}"));
+            let sess = run(
+                WindowAssigner::session(Duration::from_millis(40)),
+                &ev,
+                p,
+                seed,
+            );
+            assert_tables(
+                &sess,
+                &brute_session(40, &ev),
+                &format!("session seed={seed} p={p}"),
+            );
         }
     }
 }
@@ -195,7 +251,10 @@ fn batch(rows: &[(i64, i64, i64)]) -> RecordBatch {
 fn late_rows_are_dropped_and_counted_or_side_output() {
     // Batch 1 moves the watermark to 19_999; the row at 1_000 in batch 2 is late for
     // window [0, 10_000), which has already fired.
-    let input = vec![batch(&[(1, 500, 1), (1, 20_000, 1)]), batch(&[(1, 1_000, 5), (1, 20_500, 1)])];
+    let input = vec![
+        batch(&[(1, 500, 1), (1, 20_000, 1)]),
+        batch(&[(1, 1_000, 5), (1, 20_500, 1)]),
+    ];
     for side in [false, true] {
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(1);
@@ -205,13 +264,23 @@ fn late_rows_are_dropped_and_counted_or_side_output() {
             .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous("ts"))
             .key_by(["k"])
             .window(WindowAssigner::tumble(Duration::from_secs(10)));
-        let windowed = if side { windowed.side_output_late_data() } else { windowed };
+        let windowed = if side {
+            windowed.side_output_late_data()
+        } else {
+            windowed
+        };
         let result = windowed.count("c").name("counts");
         let late = result.late_data().collect();
         let out = result.collect();
         let job = env.execute("late").unwrap();
         let rows = out.concat().unwrap().unwrap();
-        let c = rows.column_by_name("c").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
+        let c = rows
+            .column_by_name("c")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .clone();
         let mut counts: Vec<i64> = c.values().to_vec();
         counts.sort();
         assert_eq!(counts, vec![1, 2], "the late row must not be counted");
@@ -228,7 +297,10 @@ fn late_rows_are_dropped_and_counted_or_side_output() {
 
 #[test]
 fn allowed_lateness_refires_the_window() {
-    let input = vec![batch(&[(1, 500, 1), (1, 12_000, 1)]), batch(&[(1, 1_000, 5)])];
+    let input = vec![
+        batch(&[(1, 500, 1), (1, 12_000, 1)]),
+        batch(&[(1, 1_000, 5)]),
+    ];
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(1);
     let out = env
@@ -242,8 +314,27 @@ fn allowed_lateness_refires_the_window() {
         .collect();
     env.execute("lateness").unwrap();
     let rows = out.concat().unwrap().unwrap();
-    let ws = rows.column_by_name("window_start").unwrap().as_any().downcast_ref::<TimestampMillisecondArray>().unwrap().clone();
-    let c = rows.column_by_name("c").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
-    let first: Vec<i64> = (0..rows.num_rows()).filter(|i| ws.value(*i) == 0).map(|i| c.value(i)).collect();
-    assert_eq!(first, vec![1, 2], "fired once on time, re-fired with the late row");
+    let ws = rows
+        .column_by_name("window_start")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .unwrap()
+        .clone();
+    let c = rows
+        .column_by_name("c")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .clone();
+    let first: Vec<i64> = (0..rows.num_rows())
+        .filter(|i| ws.value(*i) == 0)
+        .map(|i| c.value(i))
+        .collect();
+    assert_eq!(
+        first,
+        vec![1, 2],
+        "fired once on time, re-fired with the late row"
+    );
 }

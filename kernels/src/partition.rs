@@ -106,10 +106,21 @@ pub fn assign_targets(
         "assign_targets: parallelism too large"
     );
     out.clear();
-    out.extend(hashes.iter().map(|&h| {
-        let group = key_group(h, max_parallelism);
-        operator_index_for_key_group(max_parallelism, parallelism, group) as u32
-    }));
+    // The owner of each key group, looked up rather than divided per row.
+    let owners: Vec<u32> = (0..max_parallelism)
+        .map(|g| operator_index_for_key_group(max_parallelism, parallelism, g) as u32)
+        .collect();
+    if max_parallelism.is_power_of_two() {
+        // Flink's default (128): the modulo is a mask, not a 64-bit division
+        let mask = max_parallelism as u64 - 1;
+        out.extend(hashes.iter().map(|&h| owners[(fmix64(h) & mask) as usize]));
+    } else {
+        out.extend(
+            hashes
+                .iter()
+                .map(|&h| owners[key_group(h, max_parallelism)]),
+        );
+    }
 }
 
 /// The row indices for each target, by counting sort: `result[t]` lists the
@@ -147,7 +158,8 @@ pub fn partition_indices(targets: &[u32], num_targets: usize) -> Vec<Vec<u32>> {
 /// # use std::sync::Arc;
 /// # use arrow::array::{Int64Array, RecordBatch};
 /// use millstream_kernels::partition::split_batch;
-/// let batch = RecordBatch::try_from_iter([("k", Arc::new(Int64Array::from(vec![10, 20, 30])) as _)])?;
+/// let keys = Arc::new(Int64Array::from(vec![10, 20, 30]));
+/// let batch = RecordBatch::try_from_iter([("k", keys as _)])?;
 /// let parts = split_batch(&batch, &[2, 0, 2], 3)?;
 /// assert_eq!(parts[0].as_ref().unwrap().num_rows(), 1);
 /// assert!(parts[1].is_none());
@@ -256,6 +268,22 @@ mod tests {
 
     proptest! {
         #[test]
+        fn assign_targets_matches_definition(
+            hashes in proptest::collection::vec(any::<u64>(), 0..100),
+            max_parallelism in prop_oneof![Just(128usize), Just(1), 1usize..1000],
+            parallelism in 1usize..20,
+        ) {
+            let mut targets = Vec::new();
+            assign_targets(&hashes, max_parallelism, parallelism, &mut targets);
+            for (&h, &t) in hashes.iter().zip(&targets) {
+                let group = key_group(h, max_parallelism);
+                let owner = operator_index_for_key_group(max_parallelism, parallelism, group);
+                prop_assert_eq!(t as usize, owner);
+            }
+            prop_assert_eq!(targets.len(), hashes.len());
+        }
+
+        #[test]
         fn partition_indices_is_a_stable_partition(
             targets in proptest::collection::vec(0u32..5, 0..200),
         ) {
@@ -272,11 +300,15 @@ mod tests {
         /// Concatenating the parts and re-sorting by original row index gives back the input.
         #[test]
         fn split_batch_round_trip(
-            rows in proptest::collection::vec((0u32..4, proptest::option::of("[a-c]{0,3}")), 1..100),
+            rows in proptest::collection::vec(
+                (0u32..4, proptest::option::of("[a-c]{0,3}")),
+                1..100,
+            ),
         ) {
             let targets: Vec<u32> = rows.iter().map(|r| r.0).collect();
             let index: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..rows.len() as u32));
-            let strings: ArrayRef = Arc::new(rows.iter().map(|r| r.1.clone()).collect::<StringArray>());
+            let strings: StringArray = rows.iter().map(|r| r.1.clone()).collect();
+            let strings: ArrayRef = Arc::new(strings);
             let batch = RecordBatch::try_from_iter([("idx", index), ("s", strings)]).unwrap();
             let parts = split_batch(&batch, &targets, 4).unwrap();
             for (t, part) in parts.iter().enumerate() {

@@ -43,7 +43,12 @@ impl NexmarkInput {
     ///
     /// # Errors
     /// A column the table does not have; a missing CSV file.
-    pub fn stream(&self, env: &StreamExecutionEnvironment, table: NexmarkTable, columns: &[&str]) -> Result<DataStream> {
+    pub fn stream(
+        &self,
+        env: &StreamExecutionEnvironment,
+        table: NexmarkTable,
+        columns: &[&str],
+    ) -> Result<DataStream> {
         let cols: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
         let source: SourceFactoryRef = match self {
             NexmarkInput::Generator(cfg) => Arc::new(match table {
@@ -59,7 +64,10 @@ impl NexmarkInput {
                         std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
                     ));
                 }
-                Arc::new(CsvSourceFactory::new(path, table.schema(), CsvOptions::default()).with_projection(columns)?)
+                Arc::new(
+                    CsvSourceFactory::new(path, table.schema(), CsvOptions::default())
+                        .with_projection(columns)?,
+                )
             }
         };
         let strategy = columns

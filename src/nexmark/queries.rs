@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, Decimal128Array, Int64Array};
+use arrow::array::{ArrayRef, BooleanArray, Decimal128Array, Int64Array};
 use arrow::compute::{filter_record_batch, max as max_kernel};
 use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
@@ -12,8 +12,10 @@ use millstream_connectors::NexmarkTable;
 use millstream_core::api::{DataStream, StreamExecutionEnvironment};
 use millstream_core::expr::{col, lit};
 use millstream_core::operator::window::AggSpec;
+use millstream_core::operator::{factory, OpContext, Operator, Output};
 use millstream_core::window::WindowAssigner;
 use millstream_core::{Error, Result};
+use millstream_kernels::window::as_i64_values;
 
 use super::NexmarkInput;
 
@@ -26,7 +28,11 @@ const TEN_SECONDS: Duration = Duration::from_secs(10);
 ///
 /// # Errors
 /// An unknown query name (the message lists the known ones), or a source error.
-pub fn build_query(env: &StreamExecutionEnvironment, input: &NexmarkInput, name: &str) -> Result<DataStream> {
+pub fn build_query(
+    env: &StreamExecutionEnvironment,
+    input: &NexmarkInput,
+    name: &str,
+) -> Result<DataStream> {
     match name {
         "q0" => q0(env, input),
         "q1" => q1(env, input),
@@ -45,13 +51,21 @@ pub fn build_query(env: &StreamExecutionEnvironment, input: &NexmarkInput, name:
 
 /// q0, pass-through: `SELECT auction, bidder, price, date_time, extra FROM bid`.
 fn q0(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Result<DataStream> {
-    input.stream(env, NexmarkTable::Bid, &["auction", "bidder", "price", "date_time", "extra"])
+    input.stream(
+        env,
+        NexmarkTable::Bid,
+        &["auction", "bidder", "price", "date_time", "extra"],
+    )
 }
 
 /// q1, currency conversion: `0.908 * price` as `DECIMAL(23, 3)`, computed exactly on the
 /// unscaled integers (price × 908 at scale 3), as Flink's decimal arithmetic does.
 fn q1(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Result<DataStream> {
-    let bids = input.stream(env, NexmarkTable::Bid, &["auction", "bidder", "price", "date_time", "extra"])?;
+    let bids = input.stream(
+        env,
+        NexmarkTable::Bid,
+        &["auction", "bidder", "price", "date_time", "extra"],
+    )?;
     Ok(bids
         .map_batches(|b| {
             let idx = b.schema().index_of("price")?;
@@ -107,10 +121,15 @@ fn q5(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Result<DataStre
         .window(WindowAssigner::tumble(Duration::from_secs(2)))
         .process(|_, rows| {
             let num = int64(rows, "num")?;
-            let Some(max) = max_kernel(num) else { return Ok(None) };
+            let Some(max) = max_kernel(num) else {
+                return Ok(None);
+            };
             let mask = arrow::compute::kernels::cmp::gt_eq(num, &Int64Array::new_scalar(max))?;
             let hot = filter_record_batch(rows, &mask)?;
-            Ok(Some(hot.project(&[hot.schema().index_of("auction")?, hot.schema().index_of("num")?])?))
+            Ok(Some(hot.project(&[
+                hot.schema().index_of("auction")?,
+                hot.schema().index_of("num")?,
+            ])?))
         })
         .name("q5: max per window"))
 }
@@ -119,8 +138,23 @@ fn q5(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Result<DataStre
 /// whose time lies in `[window_end - 10 s, window_end]` (both ends included, as Flink's
 /// `BETWEEN`). The maximum of each window carries `window_time = end - 1`, so the bid time
 /// range is `[window_time - 9999 ms, window_time + 1 ms]`: an interval join on price.
+///
+/// Plan: a local pre-filter (per subtask, before any exchange) drops every bid whose price is
+/// below the highest price its subtask has already seen in the bid's own window: such a bid
+/// can equal neither its window's maximum nor, unless it lies exactly on a window boundary
+/// (kept), the previous window's. The maximum and the join then see a few rows per window
+/// instead of every bid; the result is the same.
 fn q7(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Result<DataStream> {
-    let bids = input.stream(env, NexmarkTable::Bid, &["auction", "price", "bidder", "date_time", "extra"])?;
+    let bids = input
+        .stream(
+            env,
+            NexmarkTable::Bid,
+            &["auction", "price", "bidder", "date_time", "extra"],
+        )?
+        .transform(
+            "q7: running-max prefilter",
+            factory(|_| Ok(RunningMaxFilter::new(TEN_SECONDS_MS))),
+        );
     let max = bids
         .window_all(WindowAssigner::tumble(TEN_SECONDS))
         .aggregate(vec![AggSpec::max("price", "maxprice")])
@@ -128,7 +162,13 @@ fn q7(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Result<DataStre
     let joined = max
         .key_by(["maxprice"])
         .interval_join(&bids.key_by(["price"]), -9_999, 1);
-    Ok(joined.select(vec![col("auction"), col("price"), col("bidder"), col("date_time"), col("extra")]))
+    Ok(joined.select(vec![
+        col("auction"),
+        col("price"),
+        col("bidder"),
+        col("date_time"),
+        col("extra"),
+    ]))
 }
 
 /// q8, new users: people who opened an account and created an auction in the same 10 s
@@ -146,10 +186,15 @@ fn q8(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Result<DataStre
         .window(WindowAssigner::tumble(TEN_SECONDS))
         .count("n")
         .select(vec![col("seller"), col("window_time")]);
-    let joined = persons
-        .key_by(["id"])
-        .window_join(&sellers.key_by(["seller"]), WindowAssigner::tumble(TEN_SECONDS));
-    Ok(joined.select(vec![col("id"), col("name"), col("window_start").alias("stime")]))
+    let joined = persons.key_by(["id"]).window_join(
+        &sellers.key_by(["seller"]),
+        WindowAssigner::tumble(TEN_SECONDS),
+    );
+    Ok(joined.select(vec![
+        col("id"),
+        col("name"),
+        col("window_start").alias("stime"),
+    ]))
 }
 
 /// tumble_count: bids per bidder per 10 s tumbling window.
@@ -159,7 +204,73 @@ fn tumble_count(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Resul
         .key_by(["bidder"])
         .window(WindowAssigner::tumble(TEN_SECONDS))
         .count("num")
-        .select(vec![col("bidder"), col("window_start"), col("window_end"), col("num")]))
+        .select(vec![
+            col("bidder"),
+            col("window_start"),
+            col("window_end"),
+            col("num"),
+        ]))
+}
+
+const TEN_SECONDS_MS: i64 = 10_000;
+
+/// Keeps the bids that may still be the highest of their tumbling window (see [`q7`]).
+struct RunningMaxFilter {
+    size: i64,
+    /// (window start, highest price seen) of the windows this subtask has seen recently.
+    maxes: Vec<(i64, i64)>,
+    keep: Vec<bool>,
+}
+
+impl RunningMaxFilter {
+    fn new(size: i64) -> Self {
+        RunningMaxFilter {
+            size,
+            maxes: Vec::new(),
+            keep: Vec::new(),
+        }
+    }
+}
+
+impl Operator for RunningMaxFilter {
+    fn on_batch(
+        &mut self,
+        _: usize,
+        batch: RecordBatch,
+        _: &mut OpContext,
+        out: &mut Output,
+    ) -> Result<()> {
+        let price = int64(&batch, "price")?.values();
+        let ts = as_i64_values(batch.column(batch.schema().index_of("date_time")?))?;
+        self.keep.clear();
+        let mut slot = usize::MAX;
+        for (&p, &t) in price.iter().zip(ts) {
+            let start = t - t.rem_euclid(self.size);
+            if slot >= self.maxes.len() || self.maxes[slot].0 != start {
+                slot = match self.maxes.iter().position(|(s, _)| *s == start) {
+                    Some(i) => i,
+                    None => {
+                        self.maxes.push((start, i64::MIN));
+                        self.maxes.len() - 1
+                    }
+                };
+            }
+            let entry = &mut self.maxes[slot];
+            let keep = p >= entry.1 || t == start;
+            entry.1 = entry.1.max(p);
+            self.keep.push(keep);
+        }
+        // Windows far behind the newest one cannot receive rows any more (bounded disorder);
+        // keep the list short.
+        if self.maxes.len() > 8 {
+            self.maxes.sort_unstable();
+            let excess = self.maxes.len() - 8;
+            self.maxes.drain(..excess);
+        }
+        let mask = BooleanArray::from(std::mem::take(&mut self.keep));
+        out.emit(filter_record_batch(&batch, &mask)?);
+        Ok(())
+    }
 }
 
 fn int64<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
@@ -170,8 +281,17 @@ fn int64<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
 }
 
 fn replace_column(b: &RecordBatch, idx: usize, column: ArrayRef) -> Result<RecordBatch> {
-    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields[idx] = Field::new(fields[idx].name(), column.data_type().clone(), fields[idx].is_nullable());
+    let mut fields: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[idx] = Field::new(
+        fields[idx].name(),
+        column.data_type().clone(),
+        fields[idx].is_nullable(),
+    );
     let mut cols = b.columns().to_vec();
     cols[idx] = column;
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)

@@ -36,13 +36,11 @@ pub(crate) fn list_files(path: &Path, what: &str) -> Result<Vec<InputFile>> {
     let mut out = Vec::new();
     let mut dirs = vec![path.to_path_buf()];
     while let Some(dir) = dirs.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| {
-            Error::io(format!("{what}: cannot list '{}'", dir.display()), e)
-        })?;
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(format!("{what}: cannot list '{}'", dir.display()), e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| {
-                Error::io(format!("{what}: cannot list '{}'", dir.display()), e)
-            })?;
+            let entry = entry
+                .map_err(|e| Error::io(format!("{what}: cannot list '{}'", dir.display()), e))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') || name.starts_with('_') {
@@ -257,8 +255,16 @@ mod tests {
         let text = "a,1\nbb,22\n\nccc,333\nd,4\neeeee,55555";
         let expected: Vec<String> = text.lines().map(String::from).collect();
         for chunk in 1..=text.len() + 1 {
-            assert_eq!(lines_of_all_chunks(text, chunk, false), expected, "chunk {chunk}");
-            assert_eq!(lines_of_all_chunks(text, chunk, true), expected[1..], "chunk {chunk}");
+            assert_eq!(
+                lines_of_all_chunks(text, chunk, false),
+                expected,
+                "chunk {chunk}"
+            );
+            assert_eq!(
+                lines_of_all_chunks(text, chunk, true),
+                expected[1..],
+                "chunk {chunk}"
+            );
         }
     }
 
@@ -273,7 +279,13 @@ mod tests {
         let names: Vec<String> = list_files(dir.path(), "test")
             .unwrap()
             .iter()
-            .map(|f| f.path.strip_prefix(dir.path()).unwrap().display().to_string())
+            .map(|f| {
+                f.path
+                    .strip_prefix(dir.path())
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
             .collect();
         assert_eq!(names, ["a.csv", "b.csv", "sub/c.csv"]);
     }

@@ -3,15 +3,21 @@
 //!
 //! Columns of type `Timestamp(Millisecond, None)` are decoded by arrow as text and converted
 //! by [`text_to_millis`](super::timestamp::text_to_millis), which parses Flink's
-//! `yyyy-MM-dd HH:mm:ss.SSS` at fixed positions (see the `csv_throughput` test for the
-//! gain) and falls back to arrow's own parser for any other layout. Empty fields are nulls,
-//! as in arrow's reader.
+//! `yyyy-MM-dd HH:mm:ss.SSS` at fixed positions and falls back to arrow's own parser for any
+//! other layout. Empty fields are nulls, as in arrow's reader.
+//!
+//! Measured with the `csv_throughput` test on the 10M-event `bid.csv` (release, one decoding
+//! thread): `auction, bidder, price, date_time` decode at 4.1 M rows/s per CPU second with
+//! the fast path against 3.7 M with arrow's timestamp parser (arrow's parser goes through
+//! chrono; about 10 % of the time). Most of the rest is arrow's CSV tokenizer
+//! (`csv_core::Reader::read_record`, ~40 % of samples), which must see every byte of the
+//! 185-byte rows even for four narrow columns.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
 use arrow::csv::reader::Decoder;
 use arrow::csv::ReaderBuilder;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -85,7 +91,12 @@ impl CsvSourceFactory {
     /// A CSV source over `path` (file or directory) whose rows have `schema`.
     pub fn new(path: impl Into<PathBuf>, schema: SchemaRef, options: CsvOptions) -> Self {
         CsvSourceFactory {
-            settings: FileSettings::new(path.into(), "csv source", options.has_header, options.on_error),
+            settings: FileSettings::new(
+                path.into(),
+                "csv source",
+                options.has_header,
+                options.on_error,
+            ),
             output: schema.clone(),
             schema,
             options,
@@ -154,7 +165,11 @@ impl CsvSourceFactory {
             .fields()
             .iter()
             .map(|f| {
-                let t = if is_fast_ts(f.data_type()) { DataType::Utf8 } else { f.data_type().clone() };
+                let t = if is_fast_ts(f.data_type()) {
+                    DataType::Utf8
+                } else {
+                    f.data_type().clone()
+                };
                 f.as_ref().clone().with_data_type(t)
             })
             .collect();
@@ -274,7 +289,9 @@ impl LineFormat for CsvFormat {
     }
 
     fn decoder(&self, batch_size: usize) -> Result<Box<dyn BatchDecoder>, ArrowError> {
-        Ok(Box::new(self.projected_decoder(&self.projection, batch_size)?))
+        Ok(Box::new(
+            self.projected_decoder(&self.projection, batch_size)?,
+        ))
     }
 
     fn diagnose(&self, line: &[u8], err: &ArrowError) -> (Option<String>, String) {
@@ -302,11 +319,16 @@ impl LineFormat for CsvFormat {
                 .is_err();
             if fails {
                 let field = self.full_schema.field(i);
-                let value = row.column(i).as_string::<i32>().value(0);
+                let value = row.column(i).as_string::<i32>();
                 let t = field.data_type();
+                let got = if value.is_null(0) {
+                    "an empty field (null) in a NOT NULL column".to_string()
+                } else {
+                    format!("{:?}", value.value(0))
+                };
                 return (
                     Some(field.name().clone()),
-                    format!("expected {} ({t}), got {value:?}", sql_type(t)),
+                    format!("expected {} ({t}), got {got}", sql_type(t)),
                 );
             }
         }

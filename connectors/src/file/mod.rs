@@ -30,9 +30,9 @@ mod csv;
 mod json;
 mod sink;
 mod source;
-mod timestamp;
 #[cfg(test)]
 mod tests;
+mod timestamp;
 
 use arrow::datatypes::{DataType, TimeUnit};
 

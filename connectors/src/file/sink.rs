@@ -140,7 +140,11 @@ impl PartFile {
         drop(out);
         std::fs::rename(&self.hidden, &self.visible).map_err(|e| {
             Error::io(
-                format!("cannot rename '{}' to '{}'", self.hidden.display(), self.visible.display()),
+                format!(
+                    "cannot rename '{}' to '{}'",
+                    self.hidden.display(),
+                    self.visible.display()
+                ),
                 e,
             )
         })

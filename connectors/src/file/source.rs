@@ -84,7 +84,12 @@ pub(crate) struct FileSettings {
 }
 
 impl FileSettings {
-    pub(crate) fn new(path: PathBuf, what: &'static str, has_header: bool, on_error: OnError) -> Self {
+    pub(crate) fn new(
+        path: PathBuf,
+        what: &'static str,
+        has_header: bool,
+        on_error: OnError,
+    ) -> Self {
         FileSettings {
             path,
             what,
@@ -171,10 +176,10 @@ struct BadLine {
 /// Decodes lines `data[start..end]` by bisection: the good rows as batches, in order, and
 /// the bad lines.
 fn bisect(
-format: &dyn LineFormat,
-data: &[u8],
-start: usize,
-end: usize,
+    format: &dyn LineFormat,
+    data: &[u8],
+    start: usize,
+    end: usize,
 ) -> (Vec<RecordBatch>, Vec<BadLine>) {
     let mut lines = Vec::new();
     let mut s = start;
@@ -190,7 +195,10 @@ end: usize,
             continue;
         }
         let bytes = &data[lines[a].0..lines[b - 1].1];
-        match format.decoder(b - a).and_then(|mut d| decode_all(d.as_mut(), bytes)) {
+        match format
+            .decoder(b - a)
+            .and_then(|mut d| decode_all(d.as_mut(), bytes))
+        {
             Ok(batches) => good.extend(batches),
             Err(err) if b - a == 1 => bad.push(BadLine {
                 start: lines[a].0,
@@ -208,10 +216,12 @@ end: usize,
 }
 
 impl<F: LineFormat> FileSource<F> {
-    /// The slow path for the batch starting at `cur.pos` that failed with `first`.
-    fn recover(&mut self, first: ArrowError) -> Result<Option<RecordBatch>> {
+    /// The slow path for the batch starting at `cur.pos`, which failed to decode.
+    fn recover(&mut self) -> Result<Option<RecordBatch>> {
         let Some(cur) = self.current.as_mut() else {
-            return Err(Error::Internal("file source recovery without a chunk".into()));
+            return Err(Error::Internal(
+                "file source recovery without a chunk".into(),
+            ));
         };
         cur.decoder = None;
         let data = &cur.chunk.data;
@@ -221,17 +231,9 @@ impl<F: LineFormat> FileSource<F> {
             .map_or(data.len(), |i| start + i + 1);
         let (good, bad) = bisect(self.format.as_ref(), data, start, end);
         let path = &self.files[cur.chunk.file].path;
-        if bad.is_empty() {
-            // The batch failed as a whole but every part decodes: not a row's fault.
-            return Err(Error::Data {
-                location: Location {
-                    source: path.display().to_string(),
-                    line: None,
-                    column: None,
-                },
-                detail: first.to_string(),
-            });
-        }
+        // No bad line (the batch failed on a line past its first `batch_size` lines, as
+        // when empty lines are skipped): the good rows go on, and the next batch meets the
+        // bad line and isolates it.
         for b in bad {
             let line_no = line_number(cur, path, b.start)?;
             let line = &cur.chunk.data[b.start..b.end];
@@ -254,7 +256,9 @@ impl<F: LineFormat> FileSource<F> {
                     self.errors.line.push(line_no);
                     self.errors.column.push(column);
                     self.errors.error.push(detail);
-                    self.errors.raw.push(String::from_utf8_lossy(line).into_owned());
+                    self.errors
+                        .raw
+                        .push(String::from_utf8_lossy(line).into_owned());
                 }
             }
             self.bad_rows.fetch_add(1, Ordering::Relaxed);
@@ -298,7 +302,9 @@ impl<F: LineFormat> Source for FileSource<F> {
                         });
                     }
                     // The read-ahead thread is behind: let the task do other work meanwhile.
-                    Err(RecvTimeoutError::Timeout) => return Ok(SourcePoll::Pending(Duration::ZERO)),
+                    Err(RecvTimeoutError::Timeout) => {
+                        return Ok(SourcePoll::Pending(Duration::ZERO))
+                    }
                     Err(RecvTimeoutError::Disconnected) => return Ok(SourcePoll::End),
                 }
             }
@@ -318,7 +324,9 @@ impl<F: LineFormat> Source for FileSource<F> {
                 None => cur.decoder.insert(self.format.decoder(self.batch_size)?),
             };
             let rest = &cur.chunk.data[cur.pos..];
-            let res = decoder.decode(rest).and_then(|used| Ok((used, decoder.flush()?)));
+            let res = decoder
+                .decode(rest)
+                .and_then(|used| Ok((used, decoder.flush()?)));
             match res {
                 Ok((used, batch)) => {
                     if used == 0 && batch.is_none() {
@@ -332,8 +340,8 @@ impl<F: LineFormat> Source for FileSource<F> {
                         return Ok(SourcePoll::Batch(b));
                     }
                 }
-                Err(e) => {
-                    if let Some(b) = self.recover(e)? {
+                Err(_) => {
+                    if let Some(b) = self.recover()? {
                         return Ok(SourcePoll::Batch(b));
                     }
                 }

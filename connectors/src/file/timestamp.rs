@@ -91,10 +91,8 @@ pub(crate) fn text_to_millis(text: &StringArray) -> Result<ArrayRef, ArrowError>
         }
     }
     if fast {
-        let array = PrimitiveArray::<TimestampMillisecondType>::new(
-            values.into(),
-            text.nulls().cloned(),
-        );
+        let array =
+            PrimitiveArray::<TimestampMillisecondType>::new(values.into(), text.nulls().cloned());
         return Ok(std::sync::Arc::new(array));
     }
     let options = CastOptions {

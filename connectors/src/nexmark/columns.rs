@@ -10,14 +10,16 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, TimestampMillisecondArray};
+use arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, TimestampMillisecondArray,
+};
 use arrow::datatypes::SchemaRef;
 use millstream_core::error::Result;
 
 use super::{NexmarkConfig, NexmarkTable};
 use crate::generator::{
-    below, below_bits, fill_time_offsets, round_to_i64, select, threshold32, time_offset, unit, Exp2, Stream,
-    StringTable, Utf8Column,
+    below, below_bits, fill_time_offsets, round_to_i64, select, threshold32, time_offset, unit,
+    Exp2, Stream, StringTable, Utf8Column,
 };
 
 const TOTAL_PROPORTION: u64 = 50;
@@ -88,7 +90,6 @@ mod field {
 }
 
 /// Per-seed tables the Java generator builds once: URLs, channels, character pools.
-#[derive(Debug)]
 pub(crate) struct Tables {
     hot_channels: StringTable,
     hot_urls: StringTable,
@@ -97,6 +98,16 @@ pub(crate) struct Tables {
     names: StringTable,
     pool: Vec<u8>,
     reusable: Vec<u8>,
+}
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tables")
+            .field("channels", &self.channels)
+            .field("pool_bytes", &self.pool.len())
+            .field("reusable_bytes", &self.reusable.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tables {
@@ -361,7 +372,11 @@ impl Generator {
 
     fn timestamps(&self, ctx: &Ctx<'_>) -> ArrayRef {
         let delay = self.stream(field::DELAY);
-        let v: Vec<i64> = ctx.ns.iter().map(|&n| self.date_time(delay, ctx, n)).collect();
+        let v: Vec<i64> = ctx
+            .ns
+            .iter()
+            .map(|&n| self.date_time(delay, ctx, n))
+            .collect();
         Arc::new(TimestampMillisecondArray::from(v))
     }
 
@@ -382,7 +397,9 @@ impl Generator {
 
     fn person_name(&self, n: u64) -> &[u8] {
         let r = self.stream(field::P_NAME).at(n);
-        self.tables.names.get(below(r, self.tables.names.len() as u64) as usize)
+        self.tables
+            .names
+            .get(below(r, self.tables.names.len() as u64) as usize)
     }
 
     fn person_email(&self, n: u64) -> (&[u8], &[u8]) {

@@ -115,7 +115,10 @@ impl StreamExecutionEnvironment {
     ///
     /// # Errors
     /// `T` has a shape arrow cannot represent.
-    pub fn from_collection<T: Serialize + DeserializeOwned>(&self, items: Vec<T>) -> Result<DataStream> {
+    pub fn from_collection<T: Serialize + DeserializeOwned>(
+        &self,
+        items: Vec<T>,
+    ) -> Result<DataStream> {
         let schema = RecordSchema::<T>::of()?;
         let size = self.inner.borrow().config.batch.batch_size;
         let batches = items
@@ -124,7 +127,12 @@ impl StreamExecutionEnvironment {
             .collect::<Result<Vec<_>>>()?;
         let src = BatchSource::new("collection", schema.schema(), batches)?;
         let s = self.from_source(Arc::new(src), None);
-        s.env.inner.borrow_mut().graph.node_mut(s.node).max_parallelism = Some(1);
+        s.env
+            .inner
+            .borrow_mut()
+            .graph
+            .node_mut(s.node)
+            .max_parallelism = Some(1);
         Ok(s)
     }
 
@@ -132,19 +140,33 @@ impl StreamExecutionEnvironment {
     ///
     /// # Errors
     /// A batch whose schema differs from `schema`.
-    pub fn from_record_batches(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<DataStream> {
-        Ok(self.from_source(Arc::new(BatchSource::new("batches", schema, batches)?), None))
+    pub fn from_record_batches(
+        &self,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<DataStream> {
+        Ok(self.from_source(
+            Arc::new(BatchSource::new("batches", schema, batches)?),
+            None,
+        ))
     }
 
     /// An unbounded stream fed from the returned sender; it ends when the sender is dropped.
-    pub fn from_channel(&self, schema: SchemaRef) -> (crossbeam_channel::Sender<RecordBatch>, DataStream) {
+    pub fn from_channel(
+        &self,
+        schema: SchemaRef,
+    ) -> (crossbeam_channel::Sender<RecordBatch>, DataStream) {
         let (tx, rx) = crossbeam_channel::bounded(4);
         let s = self.from_source(Arc::new(ChannelSource::new("channel", schema, rx)), None);
         (tx, s)
     }
 
     /// A stream from a source connector, with watermarks following `strategy` if given.
-    pub fn from_source(&self, source: SourceFactoryRef, strategy: Option<WatermarkStrategy>) -> DataStream {
+    pub fn from_source(
+        &self,
+        source: SourceFactoryRef,
+        strategy: Option<WatermarkStrategy>,
+    ) -> DataStream {
         let name = source.name();
         let max_p = source.max_parallelism();
         let id = self.add_node(&name, NodeKind::Source(source), vec![]);
@@ -160,7 +182,11 @@ impl StreamExecutionEnvironment {
         let mut inner = self.inner.borrow_mut();
         let n = inner.names.entry(name.to_string()).or_insert(0);
         *n += 1;
-        let unique = if *n == 1 { name.to_string() } else { format!("{name}-{n}") };
+        let unique = if *n == 1 {
+            name.to_string()
+        } else {
+            format!("{name}-{n}")
+        };
         inner.graph.add(unique, kind, inputs)
     }
 
@@ -174,7 +200,12 @@ impl StreamExecutionEnvironment {
     /// The graph cannot be planned (no source).
     pub fn explain(&self) -> Result<String> {
         let inner = self.inner.borrow();
-        Ok(crate::plan::plan(&inner.graph, inner.config.parallelism, inner.config.chaining)?.explain())
+        Ok(crate::plan::plan(
+            &inner.graph,
+            inner.config.parallelism,
+            inner.config.chaining,
+        )?
+        .explain())
     }
 
     /// Run the job defined so far to completion, then clear it.

@@ -33,7 +33,12 @@ impl KeyedStream {
     pub(crate) fn then_keyed(&self, name: &str, f: crate::operator::OperatorFactory) -> DataStream {
         let s = self.stream.then(name, f, self.partitioning());
         if self.keys.is_empty() {
-            s.env.inner.borrow_mut().graph.node_mut(s.node).max_parallelism = Some(1);
+            s.env
+                .inner
+                .borrow_mut()
+                .graph
+                .node_mut(s.node)
+                .max_parallelism = Some(1);
         }
         s
     }

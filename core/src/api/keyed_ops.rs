@@ -69,7 +69,12 @@ impl KeyedStream {
         )
     }
 
-    fn two_input(&self, other: &KeyedStream, name: &str, f: crate::operator::OperatorFactory) -> DataStream {
+    fn two_input(
+        &self,
+        other: &KeyedStream,
+        name: &str,
+        f: crate::operator::OperatorFactory,
+    ) -> DataStream {
         let env = self.stream.env.clone();
         let id = env.add_operator(
             name,
@@ -81,7 +86,12 @@ impl KeyedStream {
         );
         let s = DataStream::new(env, id, 0, self.stream.time_column.clone());
         if self.keys.is_empty() {
-            s.env.inner.borrow_mut().graph.node_mut(s.node).max_parallelism = Some(1);
+            s.env
+                .inner
+                .borrow_mut()
+                .graph
+                .node_mut(s.node)
+                .max_parallelism = Some(1);
         }
         s
     }
@@ -102,7 +112,9 @@ impl KeyedStream {
         self.two_input(
             other,
             "interval_join",
-            factory(move |_| IntervalJoin::new(lk.clone(), rk.clone(), lt.clone(), rt.clone(), lower, upper)),
+            factory(move |_| {
+                IntervalJoin::new(lk.clone(), rk.clone(), lt.clone(), rt.clone(), lower, upper)
+            }),
         )
     }
 
@@ -114,7 +126,9 @@ impl KeyedStream {
         self.two_input(
             other,
             "window_join",
-            factory(move |_| WindowJoin::new(lk.clone(), rk.clone(), lt.clone(), rt.clone(), assigner)),
+            factory(move |_| {
+                WindowJoin::new(lk.clone(), rk.clone(), lt.clone(), rt.clone(), assigner)
+            }),
         )
     }
 

@@ -32,7 +32,12 @@ pub struct DataStream {
 }
 
 impl DataStream {
-    pub(crate) fn new(env: StreamExecutionEnvironment, node: NodeId, port: usize, time_column: Option<String>) -> Self {
+    pub(crate) fn new(
+        env: StreamExecutionEnvironment,
+        node: NodeId,
+        port: usize,
+        time_column: Option<String>,
+    ) -> Self {
         DataStream {
             env,
             node,
@@ -43,8 +48,15 @@ impl DataStream {
     }
 
     /// Add a one-input operator after this stream.
-    pub(crate) fn then(&self, name: &str, f: OperatorFactory, partitioning: Partitioning) -> DataStream {
-        let id = self.env.add_operator(name, f, vec![edge(self, 0, partitioning)]);
+    pub(crate) fn then(
+        &self,
+        name: &str,
+        f: OperatorFactory,
+        partitioning: Partitioning,
+    ) -> DataStream {
+        let id = self
+            .env
+            .add_operator(name, f, vec![edge(self, 0, partitioning)]);
         DataStream::new(self.env.clone(), id, 0, self.time_column.clone())
     }
 
@@ -77,8 +89,18 @@ impl DataStream {
 
     /// Set the parallelism of the last operator.
     pub fn set_parallelism(self, p: usize) -> Self {
-        self.env.inner.borrow_mut().graph.node_mut(self.node).parallelism = Some(p.max(1));
+        self.env
+            .inner
+            .borrow_mut()
+            .graph
+            .node_mut(self.node)
+            .parallelism = Some(p.max(1));
         self
+    }
+
+    /// Add a custom operator (Flink's `transform`): `f` builds one instance per subtask.
+    pub fn transform(&self, name: &str, f: OperatorFactory) -> DataStream {
+        self.then_forward(name, f)
     }
 
     /// Apply a closure to every batch (the vectorized fast path).
@@ -112,7 +134,10 @@ impl DataStream {
 
     /// Keep rows where the boolean expression is true.
     pub fn filter(&self, predicate: Expr) -> DataStream {
-        self.then_forward("filter", factory(move |_| Ok(Filter::new(predicate.clone()))))
+        self.then_forward(
+            "filter",
+            factory(move |_| Ok(Filter::new(predicate.clone()))),
+        )
     }
 
     /// Per-record map over typed values (serde), as Flink's `MapFunction`.
@@ -189,11 +214,20 @@ impl DataStream {
             let keys: Vec<K> = rows.iter().map(|r| f(r)).collect();
             let key_batch = to_batch(&RecordSchema::<K>::of()?, &keys)?;
             if key_batch.num_columns() != 1 {
-                return Err(Error::Plan("key_by_fn: the key must be a single value, not a struct".into()));
+                return Err(Error::Plan(
+                    "key_by_fn: the key must be a single value, not a struct".into(),
+                ));
             }
-            append_column(&batch, crate::typed::KEY_COLUMN, key_batch.column(0).clone())
+            append_column(
+                &batch,
+                crate::typed::KEY_COLUMN,
+                key_batch.column(0).clone(),
+            )
         });
-        KeyedStream::new(with_key.name("key_by_fn"), vec![crate::typed::KEY_COLUMN.into()])
+        KeyedStream::new(
+            with_key.name("key_by_fn"),
+            vec![crate::typed::KEY_COLUMN.into()],
+        )
     }
 
     /// Merge streams with the same schema.
@@ -236,9 +270,18 @@ impl DataStream {
         let max_p = sink.max_parallelism();
         let s = self.then_forward(
             &format!("sink: {name}"),
-            factory(move |init| Ok(SinkOperator::new(sink.create(init.subtask, init.parallelism)?))),
+            factory(move |init| {
+                Ok(SinkOperator::new(
+                    sink.create(init.subtask, init.parallelism)?,
+                ))
+            }),
         );
-        s.env.inner.borrow_mut().graph.node_mut(s.node).max_parallelism = max_p;
+        s.env
+            .inner
+            .borrow_mut()
+            .graph
+            .node_mut(s.node)
+            .max_parallelism = max_p;
         s
     }
 
@@ -260,9 +303,17 @@ impl DataStream {
 /// # Errors
 /// Column length differs from the batch.
 pub fn append_column(batch: &RecordBatch, name: &str, column: ArrayRef) -> Result<RecordBatch> {
-    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new(name, column.data_type().clone(), true));
     let mut cols = batch.columns().to_vec();
     cols.push(column);
-    Ok(RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(arrow::datatypes::Schema::new(fields)),
+        cols,
+    )?)
 }

@@ -60,7 +60,9 @@ impl WindowedStream {
         let spec = self.spec.clone();
         let s = self.keyed.then_keyed(
             "window_aggregate",
-            factory(move |_| WindowAggregate::new(keys.clone(), time.clone(), spec.clone(), aggs.clone())),
+            factory(move |_| {
+                WindowAggregate::new(keys.clone(), time.clone(), spec.clone(), aggs.clone())
+            }),
         );
         self.finish(s)
     }
@@ -81,7 +83,9 @@ impl WindowedStream {
         let f: crate::operator::window::WindowFn = Arc::new(f);
         let s = self.keyed.then_keyed(
             "window_process",
-            factory(move |_| WindowProcess::new(keys.clone(), time.clone(), spec.clone(), f.clone())),
+            factory(move |_| {
+                WindowProcess::new(keys.clone(), time.clone(), spec.clone(), f.clone())
+            }),
         );
         self.finish(s)
     }
@@ -96,8 +100,10 @@ impl WindowedStream {
         self.process(move |_, rows| {
             let schema = schema.as_ref().map_err(|e| Error::Plan(e.to_string()))?;
             let mut it = from_batch::<T>(rows)?.into_iter();
-            let Some(first) = it.next() else { return Ok(None) };
-            let acc = it.fold(first, |a, b| f(a, b));
+            let Some(first) = it.next() else {
+                return Ok(None);
+            };
+            let acc = it.fold(first, &f);
             Ok(Some(to_batch(schema, &[acc])?))
         })
     }
@@ -113,6 +119,9 @@ impl KeyedStream {
 impl DataStream {
     /// Windows over the whole stream (Flink's `windowAll`, parallelism 1).
     pub fn window_all(&self, assigner: WindowAssigner) -> WindowedStream {
-        WindowedStream::new(KeyedStream::new(self.clone(), vec![]), WindowSpec::new(assigner))
+        WindowedStream::new(
+            KeyedStream::new(self.clone(), vec![]),
+            WindowSpec::new(assigner),
+        )
     }
 }

@@ -23,15 +23,24 @@ impl Filter {
 }
 
 impl Operator for Filter {
-    fn on_batch(&mut self, _: usize, batch: RecordBatch, _: &mut OpContext, out: &mut Output) -> Result<()> {
+    fn on_batch(
+        &mut self,
+        _: usize,
+        batch: RecordBatch,
+        _: &mut OpContext,
+        out: &mut Output,
+    ) -> Result<()> {
         let mask = self.predicate.evaluate(&batch)?;
-        let mask = mask.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
-            Error::Plan(format!(
-                "filter predicate '{}' is {}, not BOOLEAN",
-                self.predicate,
-                mask.data_type()
-            ))
-        })?;
+        let mask = mask
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| {
+                Error::Plan(format!(
+                    "filter predicate '{}' is {}, not BOOLEAN",
+                    self.predicate,
+                    mask.data_type()
+                ))
+            })?;
         if mask.true_count() == batch.num_rows() {
             out.emit(batch);
         } else {

@@ -10,7 +10,7 @@
 //!
 //! **[`KeyedAggregate`]** (Flink SQL's non-windowed `GROUP BY` with mini-batch, as an
 //! upsert stream): keys map to dense group ids through a
-//! [`GroupIndexer`](millstream_kernels::group::GroupIndexer) kept for the job's lifetime,
+//! [`GroupIndexer`] kept for the job's lifetime,
 //! and each aggregate's intermediate state ([`GroupsAccumulator::state`]) is kept as Arrow
 //! columns: chunks of state rows plus one `(chunk, row)` location per group. For each input
 //! batch it merges the touched groups' previous state into fresh accumulators, adds the

@@ -34,7 +34,13 @@ impl<F> Operator for MapBatches<F>
 where
     F: FnMut(RecordBatch) -> Result<RecordBatch> + Send,
 {
-    fn on_batch(&mut self, _: usize, batch: RecordBatch, _: &mut OpContext, out: &mut Output) -> Result<()> {
+    fn on_batch(
+        &mut self,
+        _: usize,
+        batch: RecordBatch,
+        _: &mut OpContext,
+        out: &mut Output,
+    ) -> Result<()> {
         out.emit((self.f)(batch)?);
         Ok(())
     }
@@ -53,7 +59,13 @@ impl Project {
 }
 
 impl Operator for Project {
-    fn on_batch(&mut self, _: usize, batch: RecordBatch, _: &mut OpContext, out: &mut Output) -> Result<()> {
+    fn on_batch(
+        &mut self,
+        _: usize,
+        batch: RecordBatch,
+        _: &mut OpContext,
+        out: &mut Output,
+    ) -> Result<()> {
         out.emit(project(&batch, &self.exprs)?);
         Ok(())
     }
@@ -92,7 +104,13 @@ where
     O: Serialize + Send,
     F: FnMut(I, &mut Vec<O>) -> Result<()> + Send,
 {
-    fn on_batch(&mut self, _: usize, batch: RecordBatch, _: &mut OpContext, out: &mut Output) -> Result<()> {
+    fn on_batch(
+        &mut self,
+        _: usize,
+        batch: RecordBatch,
+        _: &mut OpContext,
+        out: &mut Output,
+    ) -> Result<()> {
         let rows: Vec<I> = from_batch(&batch)?;
         self.buf.clear();
         for r in rows {

@@ -209,7 +209,12 @@ pub trait Operator: Send {
     ///
     /// # Errors
     /// Any error fails the task.
-    fn on_processing_time(&mut self, now_ms: i64, ctx: &mut OpContext, out: &mut Output) -> Result<()> {
+    fn on_processing_time(
+        &mut self,
+        now_ms: i64,
+        ctx: &mut OpContext,
+        out: &mut Output,
+    ) -> Result<()> {
         let _ = (now_ms, ctx, out);
         Ok(())
     }

@@ -27,7 +27,13 @@ impl SinkOperator {
 }
 
 impl Operator for SinkOperator {
-    fn on_batch(&mut self, _: usize, batch: RecordBatch, _: &mut OpContext, _: &mut Output) -> Result<()> {
+    fn on_batch(
+        &mut self,
+        _: usize,
+        batch: RecordBatch,
+        _: &mut OpContext,
+        _: &mut Output,
+    ) -> Result<()> {
         self.sink.write(&batch)
     }
 
@@ -88,7 +94,11 @@ impl SinkFactory for PrintSink {
     }
 
     fn create(&self, subtask: usize, parallelism: usize) -> Result<Box<dyn Sink>> {
-        let prefix = if parallelism > 1 { format!("{}> ", subtask + 1) } else { String::new() };
+        let prefix = if parallelism > 1 {
+            format!("{}> ", subtask + 1)
+        } else {
+            String::new()
+        };
         Ok(Box::new(PrintInstance { prefix }))
     }
 }

@@ -46,7 +46,13 @@ impl Operator for WatermarkAssigner {
         Ok(())
     }
 
-    fn on_batch(&mut self, _: usize, batch: RecordBatch, ctx: &mut OpContext, out: &mut Output) -> Result<()> {
+    fn on_batch(
+        &mut self,
+        _: usize,
+        batch: RecordBatch,
+        ctx: &mut OpContext,
+        out: &mut Output,
+    ) -> Result<()> {
         let idx = column_index(&batch.schema(), self.strategy.column())?;
         let ts = as_i64_values(batch.column(idx))?;
         if let Some((_, max)) = min_max_i64(ts) {
@@ -75,7 +81,12 @@ impl Operator for WatermarkAssigner {
         Ok(())
     }
 
-    fn on_processing_time(&mut self, now_ms: i64, ctx: &mut OpContext, out: &mut Output) -> Result<()> {
+    fn on_processing_time(
+        &mut self,
+        now_ms: i64,
+        ctx: &mut OpContext,
+        out: &mut Output,
+    ) -> Result<()> {
         if let Some(t) = self.strategy.idleness() {
             let t = t.as_millis() as i64;
             if !self.idle && now_ms - self.last_data_ms >= t {

@@ -75,7 +75,9 @@ pub fn plan(graph: &JobGraph, default_parallelism: usize, chaining: bool) -> Res
                     node.name, e.from.0
                 )));
             }
-            if e.partitioning == Partitioning::Forward && parallelism[e.from.0] != parallelism[node.id.0] {
+            if e.partitioning == Partitioning::Forward
+                && parallelism[e.from.0] != parallelism[node.id.0]
+            {
                 e.partitioning = Partitioning::Rebalance;
             }
         }
@@ -133,7 +135,12 @@ impl PhysicalPlan {
                 .iter()
                 .map(|id| self.graph.node(*id).name.as_str())
                 .collect();
-            let _ = write!(s, "task {ci} [p={}]: {}", chain.parallelism, names.join(" -> "));
+            let _ = write!(
+                s,
+                "task {ci} [p={}]: {}",
+                chain.parallelism,
+                names.join(" -> ")
+            );
             let head = self.graph.node(chain.head());
             for e in &head.inputs {
                 let _ = write!(
@@ -142,7 +149,11 @@ impl PhysicalPlan {
                     e.partitioning,
                     self.chain_of[e.from.0],
                     self.graph.node(e.from).name,
-                    if e.port > 0 { format!(" side output {}", e.port) } else { String::new() }
+                    if e.port > 0 {
+                        format!(" side output {}", e.port)
+                    } else {
+                        String::new()
+                    }
                 );
             }
             s.push('\n');
@@ -158,7 +169,7 @@ mod tests {
 
     fn op() -> NodeKind {
         NodeKind::Operator(crate::operator::factory(|_| {
-            Ok(crate::operator::map::MapBatches::new(|b| Ok(b)))
+            Ok(crate::operator::map::MapBatches::new(Ok))
         }))
     }
 
@@ -177,7 +188,11 @@ mod tests {
         let src = crate::connector::tests_support::empty_source();
         g.add("src", NodeKind::Source(src), vec![]);
         g.add("map", op(), vec![edge(0, Partitioning::Forward)]);
-        g.add("agg", op(), vec![edge(1, Partitioning::Hash(vec!["k".into()]))]);
+        g.add(
+            "agg",
+            op(),
+            vec![edge(1, Partitioning::Hash(vec!["k".into()]))],
+        );
         g.add("sink", op(), vec![edge(2, Partitioning::Forward)]);
         let p = plan(&g, 2, true).unwrap();
         assert_eq!(p.chains.len(), 2);
@@ -190,12 +205,19 @@ mod tests {
     #[test]
     fn forward_between_parallelisms_becomes_rebalance() {
         let mut g = JobGraph::default();
-        g.add("src", NodeKind::Source(crate::connector::tests_support::empty_source()), vec![]);
+        g.add(
+            "src",
+            NodeKind::Source(crate::connector::tests_support::empty_source()),
+            vec![],
+        );
         g.node_mut(NodeId(0)).max_parallelism = Some(1);
         g.add("map", op(), vec![edge(0, Partitioning::Forward)]);
         let p = plan(&g, 4, true).unwrap();
         assert_eq!(p.parallelism, vec![1, 4]);
         assert_eq!(p.chains.len(), 2);
-        assert_eq!(p.graph.nodes[1].inputs[0].partitioning, Partitioning::Rebalance);
+        assert_eq!(
+            p.graph.nodes[1].inputs[0].partitioning,
+            Partitioning::Rebalance
+        );
     }
 }

@@ -78,7 +78,9 @@ impl OutputEdge {
 
     fn send_to(&mut self, target: usize, ev: StreamEvent) -> Result<()> {
         let is_batch = matches!(ev, StreamEvent::Batch(_));
-        self.senders[target].send(ev).map_err(|_| Error::Cancelled)?;
+        self.senders[target]
+            .send(ev)
+            .map_err(|_| Error::Cancelled)?;
         let st = &mut self.stats[target];
         st.max_depth = st.max_depth.max(self.senders[target].len());
         if is_batch {
@@ -116,7 +118,11 @@ impl OutputEdge {
                     return self.send_to(0, StreamEvent::Batch(batch));
                 }
                 let schema = batch.schema();
-                if self.key_schema.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &schema)) {
+                if self
+                    .key_schema
+                    .as_ref()
+                    .is_none_or(|s| !Arc::ptr_eq(s, &schema))
+                {
                     self.key_indices = keys
                         .iter()
                         .map(|k| {
@@ -130,7 +136,11 @@ impl OutputEdge {
                         .collect::<Result<_>>()?;
                     self.key_schema = Some(schema.clone());
                 }
-                let cols: Vec<_> = self.key_indices.iter().map(|i| batch.column(*i).clone()).collect();
+                let cols: Vec<_> = self
+                    .key_indices
+                    .iter()
+                    .map(|i| batch.column(*i).clone())
+                    .collect();
                 hash_columns(&cols, &mut self.hashes)?;
                 let maxp = self.max_parallelism;
                 self.targets.clear();

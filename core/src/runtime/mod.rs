@@ -159,7 +159,9 @@ pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobRe
                 }
                 let replace = match &first_error {
                     None => true,
-                    Some(prev) => matches!(prev, Error::Cancelled) && !matches!(e, Error::Cancelled),
+                    Some(prev) => {
+                        matches!(prev, Error::Cancelled) && !matches!(e, Error::Cancelled)
+                    }
                 };
                 if replace {
                     first_error = Some(e);
@@ -191,7 +193,12 @@ fn task_label(plan: &PhysicalPlan, task: &Task) -> String {
     format!("{}#{}", plan.graph.nodes[node].name, task.subtask)
 }
 
-fn summarize(name: &str, plan: &PhysicalPlan, reports: Vec<TaskReport>, elapsed: Duration) -> JobResult {
+fn summarize(
+    name: &str,
+    plan: &PhysicalPlan,
+    reports: Vec<TaskReport>,
+    elapsed: Duration,
+) -> JobResult {
     let g = &plan.graph;
     let mut per_node: Vec<OperatorMetrics> = vec![OperatorMetrics::default(); g.nodes.len()];
     let mut channels = Vec::new();
@@ -221,7 +228,10 @@ fn summarize(name: &str, plan: &PhysicalPlan, reports: Vec<TaskReport>, elapsed:
     }
 }
 
-type Wire = (Vec<Vec<Sender<StreamEvent>>>, Vec<Vec<Receiver<StreamEvent>>>);
+type Wire = (
+    Vec<Vec<Sender<StreamEvent>>>,
+    Vec<Vec<Receiver<StreamEvent>>>,
+);
 
 /// Create the channels of one edge: `senders[producer][i]` and `receivers[consumer]`.
 fn wire(partitioning: &Partitioning, p_from: usize, p_to: usize, capacity: usize) -> Wire {
@@ -248,7 +258,6 @@ fn wire(partitioning: &Partitioning, p_from: usize, p_to: usize, capacity: usize
 fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
     let g: &JobGraph = &plan.graph;
     let cancel = Arc::new(AtomicBool::new(false));
-    let nchains = plan.chains.len();
     // Per chain, per subtask: input channels and output edges per port.
     let mut inputs: Vec<Vec<Vec<InputChannel>>> = plan
         .chains
@@ -260,8 +269,8 @@ fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
         .iter()
         .map(|c| (0..c.parallelism).map(|_| Vec::new()).collect())
         .collect();
-    for chain_idx in 0..nchains {
-        let head = plan.chains[chain_idx].head();
+    for (chain_idx, chain) in plan.chains.iter().enumerate() {
+        let head = chain.head();
         let to_node = g.node(head);
         for e in &to_node.inputs {
             let from_chain = plan.chain_of[e.from.0];
@@ -296,7 +305,7 @@ fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
     let mut tasks = Vec::new();
     for (ci, chain) in plan.chains.iter().enumerate() {
         let terminal = g.consumers(chain.tail()).is_empty();
-        for sub in (0..chain.parallelism).rev() {
+        for sub in 0..chain.parallelism {
             let mut source = None;
             let mut ops = Vec::new();
             for id in &chain.nodes {
@@ -352,8 +361,5 @@ fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
             });
         }
     }
-    // Start consumers before producers: tasks were built chain by chain in topological
-    // order; reverse so sinks are listening first.
-    tasks.reverse();
     Ok(tasks)
 }

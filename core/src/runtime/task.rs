@@ -17,7 +17,7 @@ use super::channel::{ChannelStats, OutputEdge};
 use crate::batch::StreamEvent;
 use crate::connector::{Source, SourcePoll};
 use crate::error::{Error, Result};
-use crate::operator::{OpContext, OperatorMetrics, OutItem, Output, Operator};
+use crate::operator::{OpContext, Operator, OperatorMetrics, OutItem, Output};
 use crate::time::{now_ms, Watermark, WatermarkTracker};
 
 /// Live counters a job exposes while it runs (for progress lines).
@@ -90,8 +90,11 @@ impl Task {
             self.run_inputs()?;
         }
         self.finish()?;
-        let mut operators: Vec<(usize, OperatorMetrics)> =
-            self.ops.iter().map(|c| (c.node, c.ctx.metrics.clone())).collect();
+        let mut operators: Vec<(usize, OperatorMetrics)> = self
+            .ops
+            .iter()
+            .map(|c| (c.node, c.ctx.metrics.clone()))
+            .collect();
         if let Some((node, _, _)) = &self.source {
             operators.insert(0, (*node, self.source_metrics.clone()));
         }
@@ -140,7 +143,9 @@ impl Task {
                     }
                     SourcePoll::Pending(wait) => {
                         let wait = match self.next_timer() {
-                            Some(t) => wait.min(Duration::from_millis((t - now_ms()).max(0) as u64)),
+                            Some(t) => {
+                                wait.min(Duration::from_millis((t - now_ms()).max(0) as u64))
+                            }
                             None => wait,
                         };
                         std::thread::sleep(wait.min(Duration::from_millis(100)));
@@ -209,7 +214,11 @@ impl Task {
                     // Barriers are counted and forwarded once seen on every input (the
                     // at-least-once form); alignment with blocked channels builds on this.
                     let total = inputs.len();
-                    let entry = match self.barrier_counts.iter_mut().find(|(id, _)| *id == b.checkpoint_id) {
+                    let entry = match self
+                        .barrier_counts
+                        .iter_mut()
+                        .find(|(id, _)| *id == b.checkpoint_id)
+                    {
                         Some(e) => e,
                         None => {
                             self.barrier_counts.push((b.checkpoint_id, 0));
@@ -249,7 +258,10 @@ impl Task {
     }
 
     fn next_timer(&self) -> Option<i64> {
-        self.ops.iter().filter_map(|c| c.ctx.processing_timer()).min()
+        self.ops
+            .iter()
+            .filter_map(|c| c.ctx.processing_timer())
+            .min()
     }
 
     fn fire_processing_timers(&mut self) -> Result<()> {
@@ -289,10 +301,12 @@ impl Task {
     }
 
     fn push_watermark(&mut self, idx: usize, wm: Watermark) -> Result<()> {
+        if idx == 0 && self.is_terminal {
+            self.progress
+                .sink_watermark
+                .fetch_max(wm.0, Ordering::Relaxed);
+        }
         if idx == self.ops.len() {
-            if self.is_terminal {
-                self.progress.sink_watermark.fetch_max(wm.0, Ordering::Relaxed);
-            }
             return self.broadcast(&StreamEvent::Watermark(wm));
         }
         let c = &mut self.ops[idx];

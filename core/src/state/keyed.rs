@@ -175,8 +175,12 @@ impl<'a, T: Serialize + DeserializeOwned> ListState<'a, T> {
         let mut out = Vec::new();
         let mut rest = &bytes[..];
         while !rest.is_empty() {
-            let corrupt =
-                || Error::Serde(format!("list state '{}': truncated element", self.table.0));
+            let corrupt = || {
+                Error::Serde(format!(
+                    "list state: truncated element in {} bytes",
+                    bytes.len()
+                ))
+            };
             let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
             let len = u32::from_le_bytes(*len) as usize;
             let (element, tail) = tail.split_at_checked(len).ok_or_else(corrupt)?;

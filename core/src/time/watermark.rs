@@ -73,7 +73,10 @@ pub struct WatermarkStrategy {
 impl WatermarkStrategy {
     /// Watermark = max event time - `delay` - 1 ms (Flink DataStream semantics).
     pub fn bounded_out_of_orderness(column: impl Into<String>, delay: Duration) -> Self {
-        Self::new(column, WatermarkKind::BoundedOutOfOrderness(delay.as_millis() as i64))
+        Self::new(
+            column,
+            WatermarkKind::BoundedOutOfOrderness(delay.as_millis() as i64),
+        )
     }
 
     /// Watermark = max event time - `delay` (the form of Flink SQL's `WATERMARK FOR` DDL).
@@ -258,8 +261,17 @@ mod tests {
 
     #[test]
     fn strategy_kinds() {
-        assert_eq!(WatermarkKind::BoundedOutOfOrderness(4000).watermark_for(10_000), Watermark(5_999));
-        assert_eq!(WatermarkKind::MaxMinus(4000).watermark_for(10_000), Watermark(6_000));
-        assert_eq!(WatermarkKind::Monotonous.watermark_for(10_000), Watermark(9_999));
+        assert_eq!(
+            WatermarkKind::BoundedOutOfOrderness(4000).watermark_for(10_000),
+            Watermark(5_999)
+        );
+        assert_eq!(
+            WatermarkKind::MaxMinus(4000).watermark_for(10_000),
+            Watermark(6_000)
+        );
+        assert_eq!(
+            WatermarkKind::Monotonous.watermark_for(10_000),
+            Watermark(9_999)
+        );
     }
 }

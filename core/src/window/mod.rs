@@ -55,7 +55,10 @@ fn ms(d: Duration) -> i64 {
 impl WindowAssigner {
     /// Tumbling windows of `size`.
     pub fn tumble(size: Duration) -> Self {
-        WindowAssigner::Tumble { size: ms(size), offset: 0 }
+        WindowAssigner::Tumble {
+            size: ms(size),
+            offset: 0,
+        }
     }
 
     /// Sliding windows of `size`, one every `slide`.
@@ -86,7 +89,11 @@ impl WindowAssigner {
         let o = ms(offset);
         match self {
             WindowAssigner::Tumble { size, .. } => WindowAssigner::Tumble { size, offset: o },
-            WindowAssigner::Hop { size, slide, .. } => WindowAssigner::Hop { size, slide, offset: o },
+            WindowAssigner::Hop { size, slide, .. } => WindowAssigner::Hop {
+                size,
+                slide,
+                offset: o,
+            },
             WindowAssigner::Cumulate { max_size, step, .. } => WindowAssigner::Cumulate {
                 max_size,
                 step,
@@ -108,7 +115,9 @@ impl WindowAssigner {
                 bad("size and slide must be positive")
             }
             WindowAssigner::Session { gap } if gap <= 0 => bad("gap must be positive"),
-            WindowAssigner::Cumulate { max_size, step, .. } if step <= 0 || max_size <= 0 || max_size % step != 0 => {
+            WindowAssigner::Cumulate { max_size, step, .. }
+                if step <= 0 || max_size <= 0 || max_size % step != 0 =>
+            {
                 bad("step must be positive and divide max size")
             }
             _ => Ok(()),

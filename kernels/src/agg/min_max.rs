@@ -124,10 +124,15 @@ macro_rules! with_primitive_type {
 
 /// Whether `MIN`, `MAX`, `FIRST_VALUE` and `LAST_VALUE` support this type.
 pub(super) fn supports(data_type: &DataType) -> bool {
-    matches!(
+    // primitives: whether `with_primitive_type!` has an arm, so `create` agrees
+    fn has_arm<T: ArrowPrimitiveType>() -> bool {
+        T::DATA_TYPE.is_primitive()
+    }
+    let string = matches!(
         data_type,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    ) || with_primitive_type!(data_type, T => { let _ = std::marker::PhantomData::<T>; true }, else false)
+    );
+    string || with_primitive_type!(data_type, T => has_arm::<T>(), else false)
 }
 
 /// The accumulator for `kind` (one of `Min`, `Max`, `First`, `Last`) over `input`.

@@ -238,11 +238,80 @@ fn row() -> impl Strategy<Value = (u32, Option<i64>, Option<bool>)> {
     )
 }
 
+/// Every kind over every input type: direct updates, `merge(state())`, and
+/// a two-phase split, all equal the oracle.
+fn check_accumulators(
+    raw: &[(u32, Option<i64>, Option<bool>)],
+    cuts: &[usize],
+    filter: bool,
+    split: usize,
+) -> Result<(), TestCaseError> {
+    for data_type in input_types() {
+        let mut rows: Vec<Row> = raw
+            .iter()
+            .map(|(g, v, f)| (*g, v.map(|v| scalar(&data_type, v)), *f))
+            .collect();
+        if !filter {
+            rows.iter_mut().for_each(|r| r.2 = Some(true));
+        }
+        let num_groups = rows.iter().map(|r| r.0 as usize + 1).max().unwrap_or(0);
+        for kind in KINDS {
+            let Ok(out_type) = output_type(kind, Some(&data_type)) else {
+                continue; // e.g. SUM(Utf8)
+            };
+            let expected = oracle_all(kind, &data_type, &rows, num_groups);
+            let ctx = format!("{kind:?}({data_type})");
+
+            let mut acc = create_accumulator(kind, Some(&data_type)).unwrap();
+            feed(acc.as_mut(), &data_type, &rows, cuts, filter);
+            let out = acc.evaluate().unwrap();
+            prop_assert_eq!(out.data_type(), &out_type, "{}", ctx);
+            prop_assert_eq!(&scalars(&out), &expected, "{} direct", ctx);
+            prop_assert!(acc.evaluate().unwrap().is_empty(), "{} reset", ctx);
+
+            // merge(state()) into a fresh accumulator
+            feed(acc.as_mut(), &data_type, &rows, cuts, filter);
+            let state = acc.state().unwrap();
+            let types: Vec<DataType> = state.iter().map(|s| s.data_type().clone()).collect();
+            prop_assert_eq!(
+                types,
+                state_types(kind, Some(&data_type)).unwrap(),
+                "{}",
+                ctx
+            );
+            let ids: Vec<u32> = (0..num_groups as u32).collect();
+            let mut merged = create_accumulator(kind, Some(&data_type)).unwrap();
+            merged.merge_batch(&state, &ids, num_groups).unwrap();
+            prop_assert_eq!(
+                &scalars(&merged.evaluate().unwrap()),
+                &expected,
+                "{} merged",
+                ctx
+            );
+
+            // two phases: each half's state merged, in arrival order
+            let at = split % (rows.len() + 1);
+            let mut total = create_accumulator(kind, Some(&data_type)).unwrap();
+            for half in [&rows[..at], &rows[at..]] {
+                let mut partial = create_accumulator(kind, Some(&data_type)).unwrap();
+                feed(partial.as_mut(), &data_type, half, &[], filter);
+                let state = partial.state().unwrap();
+                let n = state[0].len();
+                total.merge_batch(&state, &ids[..n], num_groups).unwrap();
+            }
+            let two_phase = scalars(&total.evaluate().unwrap());
+            // float sums may round differently when regrouped
+            if !(data_type == DataType::Float64 && matches!(kind, AggKind::Sum | AggKind::Avg)) {
+                prop_assert_eq!(two_phase, expected, "{} two-phase", ctx);
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Every kind over every input type: direct updates, `merge(state())`, and
-    /// a two-phase split, all equal the oracle.
     #[test]
     fn accumulators_match_oracle(
         raw in proptest::collection::vec(row(), 0..80),
@@ -250,56 +319,7 @@ proptest! {
         filter in any::<bool>(),
         split in any::<usize>(),
     ) {
-        for data_type in input_types() {
-            let mut rows: Vec<Row> = raw
-                .iter()
-                .map(|(g, v, f)| (*g, v.map(|v| scalar(&data_type, v)), *f))
-                .collect();
-            if !filter {
-                rows.iter_mut().for_each(|r| r.2 = Some(true));
-            }
-            let num_groups = rows.iter().map(|r| r.0 as usize + 1).max().unwrap_or(0);
-            for kind in KINDS {
-                let Ok(out_type) = output_type(kind, Some(&data_type)) else {
-                    continue; // e.g. SUM(Utf8)
-                };
-                let expected = oracle_all(kind, &data_type, &rows, num_groups);
-                let ctx = format!("{kind:?}({data_type})");
-
-                let mut acc = create_accumulator(kind, Some(&data_type)).unwrap();
-                feed(acc.as_mut(), &data_type, &rows, &cuts, filter);
-                let out = acc.evaluate().unwrap();
-                prop_assert_eq!(out.data_type(), &out_type, "{}", ctx);
-                prop_assert_eq!(&scalars(&out), &expected, "{} direct", ctx);
-                prop_assert!(acc.evaluate().unwrap().is_empty(), "{} reset", ctx);
-
-                // merge(state()) into a fresh accumulator
-                feed(acc.as_mut(), &data_type, &rows, &cuts, filter);
-                let state = acc.state().unwrap();
-                let types: Vec<DataType> = state.iter().map(|s| s.data_type().clone()).collect();
-                prop_assert_eq!(types, state_types(kind, Some(&data_type)).unwrap(), "{}", ctx);
-                let ids: Vec<u32> = (0..num_groups as u32).collect();
-                let mut merged = create_accumulator(kind, Some(&data_type)).unwrap();
-                merged.merge_batch(&state, &ids, num_groups).unwrap();
-                prop_assert_eq!(&scalars(&merged.evaluate().unwrap()), &expected, "{} merged", ctx);
-
-                // two phases: each half's state merged, in arrival order
-                let at = split % (rows.len() + 1);
-                let mut total = create_accumulator(kind, Some(&data_type)).unwrap();
-                for half in [&rows[..at], &rows[at..]] {
-                    let mut partial = create_accumulator(kind, Some(&data_type)).unwrap();
-                    feed(partial.as_mut(), &data_type, half, &[], filter);
-                    let state = partial.state().unwrap();
-                    let n = state[0].len();
-                    total.merge_batch(&state, &ids[..n], num_groups).unwrap();
-                }
-                let two_phase = scalars(&total.evaluate().unwrap());
-                // float sums may round differently when regrouped
-                if !(data_type == DataType::Float64 && matches!(kind, AggKind::Sum | AggKind::Avg)) {
-                    prop_assert_eq!(two_phase, expected, "{} two-phase", ctx);
-                }
-            }
-        }
+        check_accumulators(&raw, &cuts, filter, split)?;
     }
 }
 

@@ -332,6 +332,8 @@ pub(crate) fn take_rows(batch: &RecordBatch, rows: &[u32]) -> Result<Vec<ArrayRe
 /// batch).
 pub(crate) struct Gather<'a, K> {
     index: HashMap<K, usize>,
+    /// The batch of the previous row: runs of rows from one batch skip the map.
+    last: Option<(K, usize)>,
     batches: Vec<&'a RecordBatch>,
     locs: Vec<(usize, usize)>,
 }
@@ -340,6 +342,7 @@ impl<'a, K: Hash + Eq + Copy> Gather<'a, K> {
     pub(crate) fn new() -> Self {
         Gather {
             index: HashMap::new(),
+            last: None,
             batches: Vec::new(),
             locs: Vec::new(),
         }
@@ -352,16 +355,20 @@ impl<'a, K: Hash + Eq + Copy> Gather<'a, K> {
         row: usize,
         lookup: impl FnOnce(K) -> Option<&'a RecordBatch>,
     ) -> Result<()> {
-        let b = match self.index.get(&id) {
-            Some(&b) => b,
-            None => {
-                let batch = lookup(id)
-                    .ok_or_else(|| Error::Internal("join: row of a released batch".into()))?;
-                self.batches.push(batch);
-                self.index.insert(id, self.batches.len() - 1);
-                self.batches.len() - 1
-            }
+        let b = match self.last {
+            Some((last, b)) if last == id => b,
+            _ => match self.index.get(&id) {
+                Some(&b) => b,
+                None => {
+                    let batch = lookup(id)
+                        .ok_or_else(|| Error::Internal("join: row of a released batch".into()))?;
+                    self.batches.push(batch);
+                    self.index.insert(id, self.batches.len() - 1);
+                    self.batches.len() - 1
+                }
+            },
         };
+        self.last = Some((id, b));
         self.locs.push((b, row));
         Ok(())
     }

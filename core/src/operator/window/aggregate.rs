@@ -257,6 +257,26 @@ impl WindowAggregate {
     /// Columns are resolved against the first batch's schema; a later batch with another
     /// schema is an error.
     ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use millstream_core::operator::window::{AggSpec, WindowAggregate};
+    /// use millstream_core::window::{WindowAssigner, WindowSpec};
+    ///
+    /// // SELECT auction, window_start, window_end, window_time, COUNT(*) AS bids,
+    /// //        MAX(price) AS max_price
+    /// // FROM TUMBLE(bid, date_time, 10 s) GROUP BY auction, window_start, window_end
+    /// let spec = WindowSpec::new(WindowAssigner::tumble(Duration::from_secs(10)));
+    /// let op = WindowAggregate::new(
+    ///     vec!["auction".into()],
+    ///     Some("date_time".into()),
+    ///     spec,
+    ///     vec![AggSpec::count("bids"), AggSpec::max("price", "max_price")],
+    /// )?;
+    /// # drop(op);
+    /// # Ok::<(), millstream_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// An invalid window (see [`WindowAssigner::validate`]), negative allowed lateness, or an
     /// event-time spec without a time column.
@@ -289,6 +309,12 @@ impl WindowAggregate {
     #[cfg(test)]
     pub(crate) fn open_windows(&self) -> usize {
         self.windows.len() + self.sessions.as_ref().map_or(0, |s| s.open_sessions())
+    }
+
+    /// Input batches retained by session windows.
+    #[cfg(test)]
+    pub(crate) fn retained_batches(&self) -> usize {
+        self.sessions.as_ref().map_or(0, |s| s.batches_held())
     }
 
     /// Allowed lateness; processing-time windows are purged as they fire.

@@ -37,6 +37,12 @@
 //!   processing-time callbacks at `end - 1`, and are never late. At end of input
 //!   ([`Operator::on_end`](crate::operator::Operator::on_end)) every open window fires, in
 //!   either time domain.
+//!
+//! # Cost
+//! Tumble/hop/cumulate aggregates keep `O(groups)` accumulator state per open window and
+//! never retain rows; sessions and process functions retain the input rows of open windows
+//! (see `rows.rs`). A watermark costs `O(windows due or kept for lateness)` plus the fired
+//! results; barriers emit nothing (snapshots are not implemented yet).
 
 mod aggregate;
 mod process;
@@ -45,6 +51,8 @@ mod session;
 
 #[cfg(test)]
 mod oracle;
+#[cfg(test)]
+mod process_tests;
 #[cfg(test)]
 mod tests;
 
@@ -295,6 +303,26 @@ impl Splitter {
         }
     }
 
+    /// Whether every time in `lo..=hi` has the same windows; if so they are left in
+    /// `sorted`. Times in one slice (`unit`-aligned, where window bounds lie) whose two ends
+    /// have the same windows all do: a row's window set shrinks monotonically within a slice.
+    fn same_windows(&mut self, lo: i64, hi: i64) -> bool {
+        let (unit, offset) = match self.assigner {
+            WindowAssigner::Tumble { size, offset } => (size, offset),
+            WindowAssigner::Hop { slide, offset, .. } => (slide, offset),
+            WindowAssigner::Cumulate { step, offset, .. } => (step, offset),
+            WindowAssigner::Session { .. } => return false,
+        };
+        let slice = |t: i64| t.wrapping_sub(t.wrapping_sub(offset).rem_euclid(unit));
+        if slice(lo) != slice(hi) {
+            return false;
+        }
+        self.assign(&[hi]);
+        std::mem::swap(&mut self.keys, &mut self.sorted);
+        self.assign(&[lo]);
+        self.keys == self.sorted
+    }
+
     /// Fills `keys` (and `pair_rows`) with the windows of `ts`.
     fn assign(&mut self, ts: &[i64]) {
         match self.assigner {
@@ -356,24 +384,26 @@ impl Splitter {
             }
             RowTimes::Event(ts) => ts,
         };
-        if let WindowAssigner::Tumble { size, offset } = self.assigner {
-            // The common case: the whole batch in one tumbling window, found from the
-            // batch's min and max alone (one vectorised pass, no per-row window).
-            if let Some((lo, hi)) = min_max_i64(ts) {
-                let start = |t: i64| t.wrapping_sub(t.wrapping_sub(offset).rem_euclid(size));
-                if start(lo) == start(hi) {
-                    let info = self.info(start(lo));
+        if let Some((lo, hi)) = min_max_i64(ts) {
+            if self.same_windows(lo, hi) {
+                // The common case: every row of the batch has the same windows (usually one
+                // tumbling window), found from the batch's min and max alone (one
+                // vectorised pass, no per-row window, no `take` later).
+                let mut all_late = !self.sorted.is_empty();
+                for i in 0..self.sorted.len() {
+                    let info = self.info(self.sorted[i]);
                     let late = window_is_late(info.end, lateness, wm);
-                    if late {
-                        self.late_count = num_rows;
-                    }
+                    all_late &= late;
                     self.windows.push(SplitWindow {
                         info,
                         late,
                         rows: None,
                     });
-                    return;
                 }
+                if all_late {
+                    self.late_count = num_rows;
+                }
+                return;
             }
         }
         self.assign(ts);

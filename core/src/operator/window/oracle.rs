@@ -568,6 +568,11 @@ fn aggregate_matches_model() {
                 let run = drive(&mut op, &steps);
                 let (fired, late) = model(&steps, a, lateness, !keys.is_empty());
                 let what = format!("{a:?} keys {keys:?} lateness {lateness} seed {seed}");
+                assert_eq!(
+                    (op.open_windows(), op.retained_batches()),
+                    (0, 0),
+                    "{what}: state left"
+                );
                 check_late(&run, &late, side, &what);
                 let mut expected: Vec<AggRow> = fired.iter().map(expected_agg).collect();
                 expected.sort_unstable();
@@ -665,6 +670,7 @@ fn process_matches_model() {
                 let run = drive(&mut op, &steps);
                 let (fired, late) = model(&steps, a, lateness, !keys.is_empty());
                 let what = format!("process {a:?} keys {keys:?} lateness {lateness} seed {seed}");
+                assert_eq!(op.retained_batches(), 0, "{what}: rows left");
                 check_late(&run, &late, side, &what);
                 let mut expected: Vec<(i64, i64, i64, String)> = fired
                     .iter()

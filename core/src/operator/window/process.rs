@@ -21,6 +21,9 @@
 //! a row arriving for it re-fires it after its batch for the changed keys, with all of
 //! their rows (Flink's `FIRE` without purge).
 //!
+//! Barriers: nothing is emitted; the state lives in the operator's fields (snapshots are
+//! not implemented yet).
+//!
 //! Complexity per batch: `O(rows × windows per row)` plus one key interning per window;
 //! per firing: `O(rows in the window + groups)` plus the function's own cost.
 
@@ -100,6 +103,24 @@ impl std::fmt::Debug for WindowProcess {
 impl WindowProcess {
     /// Runs `f` per key (`keys` empty: over all rows, Flink's `windowAll`) and window of
     /// `spec`; event-time windows read times from `time_column`.
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use arrow::record_batch::RecordBatch;
+    /// use millstream_core::operator::window::{WindowFn, WindowProcess};
+    /// use millstream_core::window::{WindowAssigner, WindowInfo, WindowSpec};
+    ///
+    /// // Keep the rows of sessions with at least 3 rows.
+    /// let f: WindowFn = Arc::new(|_w: &WindowInfo, rows: &RecordBatch| {
+    ///     Ok((rows.num_rows() >= 3).then(|| rows.clone()))
+    /// });
+    /// let spec = WindowSpec::new(WindowAssigner::session(Duration::from_secs(30)));
+    /// let op = WindowProcess::new(vec!["user".into()], Some("ts".into()), spec, f)?;
+    /// # drop(op);
+    /// # Ok::<(), millstream_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// An invalid window, negative allowed lateness, or an event-time spec without a time

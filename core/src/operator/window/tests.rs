@@ -11,23 +11,23 @@ use arrow::datatypes::{
 use arrow::record_batch::RecordBatch;
 use millstream_kernels::agg::AggKind;
 
-use super::oracle::{drive, process_rows, report_fn, to_batch, Ev, Step};
+use super::oracle::{report_fn, to_batch, Ev};
 use super::{AggSpec, WindowAggregate, WindowProcess};
 use crate::error::Error;
 use crate::operator::{OpContext, Operator, OutItem, Output};
 use crate::time::Watermark;
-use crate::window::{TimeDomain, WindowAssigner, WindowSpec};
+use crate::window::{WindowAssigner, WindowSpec};
 
 /// Feeds one operator and hands back what each call produced.
-struct Harness<O> {
-    op: O,
-    ctx: OpContext,
-    out: Output,
+pub(super) struct Harness<O> {
+    pub(super) op: O,
+    pub(super) ctx: OpContext,
+    pub(super) out: Output,
     next_id: i64,
 }
 
 impl<O: Operator> Harness<O> {
-    fn new(op: O) -> Self {
+    pub(super) fn new(op: O) -> Self {
         Harness {
             op,
             ctx: OpContext::new(0, 1, 128),
@@ -37,7 +37,7 @@ impl<O: Operator> Harness<O> {
     }
 
     /// Rows (ts, key, v) with ids counting up across calls.
-    fn evs(&mut self, rows: &[(i64, i64, i64)]) -> Vec<Ev> {
+    pub(super) fn evs(&mut self, rows: &[(i64, i64, i64)]) -> Vec<Ev> {
         rows.iter()
             .map(|&(ts, key, v)| {
                 self.next_id += 1;
@@ -51,7 +51,7 @@ impl<O: Operator> Harness<O> {
             .collect()
     }
 
-    fn batch(&mut self, rows: &[(i64, i64, i64)]) -> Vec<OutItem> {
+    pub(super) fn batch(&mut self, rows: &[(i64, i64, i64)]) -> Vec<OutItem> {
         let b = to_batch(&self.evs(rows));
         self.op
             .on_batch(0, b, &mut self.ctx, &mut self.out)
@@ -59,7 +59,7 @@ impl<O: Operator> Harness<O> {
         self.out.drain().collect()
     }
 
-    fn wm(&mut self, w: i64) -> Vec<OutItem> {
+    pub(super) fn wm(&mut self, w: i64) -> Vec<OutItem> {
         self.ctx.watermark = Watermark(w);
         self.op
             .on_watermark(Watermark(w), &mut self.ctx, &mut self.out)
@@ -67,21 +67,21 @@ impl<O: Operator> Harness<O> {
         self.out.drain().collect()
     }
 
-    fn end(&mut self) -> Vec<OutItem> {
+    pub(super) fn end(&mut self) -> Vec<OutItem> {
         self.op.on_end(&mut self.ctx, &mut self.out).unwrap();
         self.out.drain().collect()
     }
 }
 
-fn spec(a: WindowAssigner) -> WindowSpec {
+pub(super) fn spec(a: WindowAssigner) -> WindowSpec {
     WindowSpec::new(a)
 }
 
-fn tumble(size: i64) -> WindowAssigner {
+pub(super) fn tumble(size: i64) -> WindowAssigner {
     WindowAssigner::Tumble { size, offset: 0 }
 }
 
-fn count_op(keys: &[&str], spec: WindowSpec) -> WindowAggregate {
+pub(super) fn count_op(keys: &[&str], spec: WindowSpec) -> WindowAggregate {
     let keys = keys.iter().map(|k| k.to_string()).collect();
     WindowAggregate::new(
         keys,
@@ -92,7 +92,7 @@ fn count_op(keys: &[&str], spec: WindowSpec) -> WindowAggregate {
     .unwrap()
 }
 
-fn col(b: &RecordBatch, name: &str) -> Vec<i64> {
+pub(super) fn col(b: &RecordBatch, name: &str) -> Vec<i64> {
     let c = b.column_by_name(name).unwrap();
     match c.data_type() {
         DataType::Int64 => c.as_primitive::<Int64Type>().values().to_vec(),
@@ -103,7 +103,7 @@ fn col(b: &RecordBatch, name: &str) -> Vec<i64> {
     }
 }
 
-fn main_batches(items: &[OutItem]) -> Vec<RecordBatch> {
+pub(super) fn main_batches(items: &[OutItem]) -> Vec<RecordBatch> {
     items
         .iter()
         .filter_map(|i| match i {
@@ -114,7 +114,7 @@ fn main_batches(items: &[OutItem]) -> Vec<RecordBatch> {
 }
 
 /// (key, start, end, count) of every result row, in output order.
-fn counts(items: &[OutItem]) -> Vec<(i64, i64, i64, i64)> {
+pub(super) fn counts(items: &[OutItem]) -> Vec<(i64, i64, i64, i64)> {
     let mut rows = Vec::new();
     for b in main_batches(items) {
         let (k, s, e, c) = (
@@ -130,7 +130,7 @@ fn counts(items: &[OutItem]) -> Vec<(i64, i64, i64, i64)> {
     rows
 }
 
-fn is_watermark(item: Option<&OutItem>, w: i64) -> bool {
+pub(super) fn is_watermark(item: Option<&OutItem>, w: i64) -> bool {
     matches!(item, Some(OutItem::Watermark(x)) if x.0 == w)
 }
 
@@ -445,208 +445,6 @@ fn non_keyed_window_all() {
     assert_eq!((col(&b[1], "c"), col(&b[1], "sum")), (vec![1], vec![4]));
 }
 
-fn proc_spec(a: WindowAssigner) -> WindowSpec {
-    WindowSpec {
-        domain: TimeDomain::ProcessingTime,
-        ..WindowSpec::new(a)
-    }
-}
-
-#[test]
-fn processing_time_end_of_input_fires_one_window_per_key() {
-    // One hour windows: a single batch gets one arrival time, so one window per key.
-    let op = WindowAggregate::new(
-        vec!["k".into()],
-        None,
-        proc_spec(tumble(3_600_000)),
-        vec![AggSpec::count("c")],
-    )
-    .unwrap();
-    let mut h = Harness::new(op);
-    assert!(h.batch(&[(1, 1, 1), (99_999, 2, 1), (-7, 1, 1)]).is_empty());
-    let timer = h.ctx.processing_timer().expect("a callback is requested");
-    // watermarks do not fire processing-time windows
-    assert!(counts(&h.wm(i64::MAX)).is_empty());
-    let rows = counts(&h.end());
-    assert_eq!(rows.len(), 2);
-    assert_eq!((rows[0].0, rows[0].3, rows[1].0, rows[1].3), (1, 2, 2, 1));
-    assert_eq!(
-        rows[0].2 - 1,
-        timer,
-        "the callback is at the window's end - 1"
-    );
-    assert_eq!(rows[0].2 - rows[0].1, 3_600_000);
-}
-
-#[test]
-fn processing_time_callback_fires_due_windows() {
-    let op = WindowAggregate::new(
-        vec!["k".into()],
-        None,
-        proc_spec(tumble(1000)),
-        vec![AggSpec::count("c")],
-    )
-    .unwrap();
-    let mut h = Harness::new(op);
-    h.batch(&[(0, 1, 1), (0, 1, 1)]);
-    let t = h.ctx.take_processing_timer().unwrap();
-    h.op.on_processing_time(t - 1, &mut h.ctx, &mut h.out)
-        .unwrap();
-    assert!(h.out.is_empty(), "not due yet");
-    assert_eq!(h.ctx.take_processing_timer(), Some(t), "asks again");
-    h.op.on_processing_time(t, &mut h.ctx, &mut h.out).unwrap();
-    let items: Vec<OutItem> = h.out.drain().collect();
-    assert_eq!(
-        counts(&items)
-            .iter()
-            .map(|r| (r.0, r.3))
-            .collect::<Vec<_>>(),
-        vec![(1, 2)]
-    );
-    assert_eq!(h.ctx.processing_timer(), None, "nothing open");
-    assert!(h.end().is_empty());
-}
-
-#[test]
-fn processing_time_sessions_and_process() {
-    let op = WindowAggregate::new(
-        vec!["k".into()],
-        None,
-        proc_spec(WindowAssigner::Session { gap: 60_000 }),
-        vec![AggSpec::count("c")],
-    )
-    .unwrap();
-    let mut h = Harness::new(op);
-    h.batch(&[(1, 1, 1), (2, 2, 1), (3, 1, 1)]);
-    let rows = counts(&h.end());
-    assert_eq!(
-        rows.iter().map(|r| (r.0, r.3)).collect::<Vec<_>>(),
-        vec![(1, 2), (2, 1)]
-    );
-
-    let op = WindowProcess::new(
-        vec!["k".into()],
-        None,
-        proc_spec(tumble(3_600_000)),
-        report_fn(true),
-    )
-    .unwrap();
-    let mut h = Harness::new(op);
-    h.batch(&[(1, 1, 1), (2, 2, 1), (3, 1, 1)]);
-    let run_items = h.end();
-    let ids: Vec<String> = main_batches(&run_items)
-        .iter()
-        .flat_map(|b| {
-            b.column(3)
-                .as_string::<i32>()
-                .iter()
-                .map(|s| s.unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    assert_eq!(ids, vec!["1,3", "2"]);
-}
-
-#[test]
-fn process_gets_each_key_in_arrival_order() {
-    let op = WindowProcess::new(
-        vec!["k".into()],
-        Some("ts".into()),
-        spec(tumble(10)),
-        report_fn(true),
-    )
-    .unwrap();
-    let mut h = Harness::new(op);
-    h.batch(&[(5, 1, 0), (1, 2, 0), (3, 1, 0)]);
-    h.batch(&[(2, 1, 0), (15, 2, 0)]);
-    let items = h.wm(9);
-    let batches = main_batches(&items);
-    assert_eq!(batches.len(), 1, "results of a window are concatenated");
-    let run = super::oracle::Run {
-        main: batches,
-        side: vec![],
-        metrics: Default::default(),
-    };
-    assert_eq!(
-        process_rows(&run),
-        vec![(1, 0, 10, "1,3,4".to_string()), (2, 0, 10, "2".to_string())]
-    );
-    // the key order inside the window's batch is first appearance
-    assert_eq!(
-        run.main[0].column(0).as_primitive::<Int64Type>().values(),
-        &[1, 2]
-    );
-}
-
-#[test]
-fn process_with_lateness_refires_with_all_rows_and_releases_batches() {
-    let s = WindowSpec {
-        allowed_lateness: 10,
-        ..spec(tumble(10))
-    };
-    let op = WindowProcess::new(vec!["k".into()], Some("ts".into()), s, report_fn(true)).unwrap();
-    let mut h = Harness::new(op);
-    h.batch(&[(1, 1, 0), (2, 2, 0)]);
-    h.wm(9);
-    let run = |items: &[OutItem]| super::oracle::Run {
-        main: main_batches(items),
-        side: vec![],
-        metrics: Default::default(),
-    };
-    let items = h.batch(&[(3, 1, 0)]);
-    assert_eq!(
-        process_rows(&run(&items)),
-        vec![(1, 0, 10, "1,3".to_string())]
-    );
-    assert_eq!(h.op.retained_batches(), 2);
-    h.wm(19);
-    assert_eq!(
-        h.op.retained_batches(),
-        0,
-        "purged windows release their rows"
-    );
-}
-
-#[test]
-fn process_results_for_bounded_input() {
-    let steps = vec![
-        Step::Batch(vec![
-            Ev {
-                id: 1,
-                ts: 3,
-                key: 1,
-                v: None,
-            },
-            Ev {
-                id: 2,
-                ts: 30,
-                key: 1,
-                v: None,
-            },
-        ]),
-        Step::Batch(vec![Ev {
-            id: 3,
-            ts: 4,
-            key: 1,
-            v: None,
-        }]),
-        Step::Wm(i64::MAX),
-    ];
-    let mut op = WindowProcess::new(
-        vec!["k".into()],
-        Some("ts".into()),
-        spec(WindowAssigner::Session { gap: 10 }),
-        report_fn(true),
-    )
-    .unwrap();
-    let run = drive(&mut op, &steps);
-    assert_eq!(
-        process_rows(&run),
-        vec![(1, 3, 14, "1,3".to_string()), (1, 30, 40, "2".to_string())]
-    );
-    assert_eq!(op.retained_batches(), 0);
-}
-
 #[test]
 fn several_key_columns_and_result_types() {
     let schema = Arc::new(Schema::new(vec![
@@ -819,4 +617,25 @@ fn tumble_with_offset_and_negative_times() {
         counts(&h.wm(i64::MAX)),
         vec![(1, -17, -7, 1), (1, -7, 3, 1), (1, 3, 13, 1)]
     );
+}
+
+#[test]
+fn non_keyed_session_count_only() {
+    // Sessions retain no column at all here: only row counts.
+    let op = WindowAggregate::new(
+        vec![],
+        Some("ts".into()),
+        spec(WindowAssigner::Session { gap: 3 }),
+        vec![AggSpec::count("c")],
+    )
+    .unwrap();
+    let mut h = Harness::new(op);
+    h.batch(&[(1, 1, 1), (2, 2, 1), (10, 3, 1)]);
+    h.batch(&[(4, 1, 1)]);
+    let b = main_batches(&h.wm(i64::MAX));
+    assert_eq!(b.len(), 1, "sessions fired by one watermark share a batch");
+    assert_eq!(col(&b[0], "window_start"), vec![1, 10]);
+    assert_eq!(col(&b[0], "window_end"), vec![7, 13]);
+    assert_eq!(col(&b[0], "c"), vec![3, 1]);
+    assert_eq!(h.op.retained_batches(), 0);
 }
