@@ -129,10 +129,10 @@ fn run_nexmark(args: NexmarkArgs) -> Result<()> {
     let reporter = spawn_progress(env.progress(), done.clone(), args.data.is_none());
     let started = Instant::now();
     let outcome = env.execute(&format!("nexmark {}", args.query));
+    let seconds = started.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
     let _ = reporter.join();
     let job = outcome.with_context(|| format!("running query {}", args.query))?;
-    let seconds = started.elapsed().as_secs_f64();
     let events = events.unwrap_or(job.source_rows);
     let rate = events as f64 / seconds.max(1e-9);
     let rss = millstream::sysinfo::peak_rss_bytes().unwrap_or(0);
