@@ -13,7 +13,11 @@ fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         Field::new("auction", DataType::Int64, false),
         Field::new("price", DataType::Int64, false),
-        Field::new("date_time", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new(
+            "date_time",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
     ]))
 }
 
@@ -36,7 +40,8 @@ fn malformed_row_fails_with_file_line_and_column() {
     for p in [1, 2] {
         let env = StreamExecutionEnvironment::new();
         env.set_parallelism(p);
-        let src = CsvSourceFactory::new(f.path(), schema(), CsvOptions::default()).with_chunk_size(16 * 1024);
+        let src = CsvSourceFactory::new(f.path(), schema(), CsvOptions::default())
+            .with_chunk_size(16 * 1024);
         env.from_source(Arc::new(src), None).collect();
         let msg = env.execute("bad csv").unwrap_err().to_string();
         let path = f.path().display().to_string();
@@ -56,7 +61,10 @@ fn malformed_row_goes_to_the_error_side_output() {
         on_error: OnError::SideOutput,
         ..Default::default()
     };
-    let rows = env.from_source(Arc::new(CsvSourceFactory::new(f.path(), schema(), options)), None);
+    let rows = env.from_source(
+        Arc::new(CsvSourceFactory::new(f.path(), schema(), options)),
+        None,
+    );
     let errors = rows.side_output(1).collect();
     let good = rows.collect();
     env.execute("side output").unwrap();
