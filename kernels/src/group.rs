@@ -30,6 +30,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use hashbrown::hash_table::{Entry, HashTable};
 use hashbrown::DefaultHashBuilder;
 
+use crate::dispatch_types::with_int_type;
 use crate::error::{KernelError, Result};
 use crate::hash::{hash_columns, is_hashable};
 
@@ -292,104 +293,6 @@ macro_rules! int_key {
     )*};
 }
 int_key!(i8, i16, i32, i64, u8, u16, u32, u64);
-
-/// Calls `$body` with `$t` bound to the Arrow type of an integer-like key.
-macro_rules! with_int_type {
-    ($data_type:expr, $t:ident => $body:expr, else $other:expr) => {{
-        use DataType::*;
-        match $data_type {
-            Int8 => {
-                type $t = Int8Type;
-                $body
-            }
-            Int16 => {
-                type $t = Int16Type;
-                $body
-            }
-            Int32 => {
-                type $t = Int32Type;
-                $body
-            }
-            Int64 => {
-                type $t = Int64Type;
-                $body
-            }
-            UInt8 => {
-                type $t = UInt8Type;
-                $body
-            }
-            UInt16 => {
-                type $t = UInt16Type;
-                $body
-            }
-            UInt32 => {
-                type $t = UInt32Type;
-                $body
-            }
-            UInt64 => {
-                type $t = UInt64Type;
-                $body
-            }
-            Date32 => {
-                type $t = Date32Type;
-                $body
-            }
-            Date64 => {
-                type $t = Date64Type;
-                $body
-            }
-            Time32(TimeUnit::Second) => {
-                type $t = Time32SecondType;
-                $body
-            }
-            Time32(TimeUnit::Millisecond) => {
-                type $t = Time32MillisecondType;
-                $body
-            }
-            Time64(TimeUnit::Microsecond) => {
-                type $t = Time64MicrosecondType;
-                $body
-            }
-            Time64(TimeUnit::Nanosecond) => {
-                type $t = Time64NanosecondType;
-                $body
-            }
-            Duration(TimeUnit::Second) => {
-                type $t = DurationSecondType;
-                $body
-            }
-            Duration(TimeUnit::Millisecond) => {
-                type $t = DurationMillisecondType;
-                $body
-            }
-            Duration(TimeUnit::Microsecond) => {
-                type $t = DurationMicrosecondType;
-                $body
-            }
-            Duration(TimeUnit::Nanosecond) => {
-                type $t = DurationNanosecondType;
-                $body
-            }
-            Timestamp(TimeUnit::Second, _) => {
-                type $t = TimestampSecondType;
-                $body
-            }
-            Timestamp(TimeUnit::Millisecond, _) => {
-                type $t = TimestampMillisecondType;
-                $body
-            }
-            Timestamp(TimeUnit::Microsecond, _) => {
-                type $t = TimestampMicrosecondType;
-                $body
-            }
-            Timestamp(TimeUnit::Nanosecond, _) => {
-                type $t = TimestampNanosecondType;
-                $body
-            }
-            _ => $other,
-        }
-    }};
-}
 
 /// Whether a lone key of this type takes the integer fast path: whether
 /// `with_int_type!` has an arm for it, so the two cannot disagree.

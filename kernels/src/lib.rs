@@ -67,6 +67,7 @@
 #![warn(missing_docs)]
 
 pub mod agg;
+mod dispatch_types;
 mod error;
 pub mod group;
 pub mod hash;

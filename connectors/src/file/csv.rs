@@ -14,7 +14,6 @@
 //! 185-byte rows even for four narrow columns.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
@@ -23,7 +22,7 @@ use arrow::csv::ReaderBuilder;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use millstream_core::connector::{Source, SourceContext, SourceFactory};
-use millstream_core::error::{Error, Result};
+use millstream_core::error::Result;
 
 use super::source::{decode_all, BatchDecoder, FileSettings, LineFormat};
 use super::timestamp::text_to_millis;
@@ -76,6 +75,9 @@ impl Default for CsvOptions {
 /// Creating a subtask fails with [`Error::Io`] naming the path when it cannot be opened;
 /// polling fails with [`Error::Data`] (file, absolute line, column) on a bad row in
 /// [`OnError::Fail`] mode.
+///
+/// [`Error::Io`]: millstream_core::error::Error::Io
+/// [`Error::Data`]: millstream_core::error::Error::Data
 #[derive(Debug, Clone)]
 pub struct CsvSourceFactory {
     settings: FileSettings,
@@ -110,38 +112,29 @@ impl CsvSourceFactory {
     ///
     /// # Errors
     /// [`Error::Plan`] for a column not in the schema.
+    ///
+    /// [`Error::Plan`]: millstream_core::error::Error::Plan
     pub fn with_projection<S: AsRef<str>>(mut self, columns: &[S]) -> Result<Self> {
-        let indices = columns
-            .iter()
-            .map(|c| {
-                self.schema.index_of(c.as_ref()).map_err(|_| {
-                    Error::Plan(format!(
-                        "csv source '{}' has no column '{}'",
-                        self.settings.path.display(),
-                        c.as_ref()
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        self.output = Arc::new(self.schema.project(&indices)?);
+        let (indices, output) = self.settings.project(&self.schema, columns)?;
+        self.output = output;
         self.projection = Some(indices);
         Ok(self)
     }
 
     /// Size of the byte ranges the files are split into (default 4 MiB).
     pub fn with_chunk_size(mut self, bytes: usize) -> Self {
-        self.settings.chunk_size = bytes.max(1);
+        self.settings.set_chunk_size(bytes);
         self
     }
 
     /// Rows skipped or sent to the side output so far, across all subtasks.
     pub fn bad_rows(&self) -> u64 {
-        self.settings.bad_rows.load(Ordering::Relaxed)
+        self.settings.bad_rows()
     }
 
     /// The file or directory read.
     pub fn path(&self) -> &Path {
-        &self.settings.path
+        self.settings.path()
     }
 
     /// Turns the fixed-layout timestamp fast path off (for measurements).

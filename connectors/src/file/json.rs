@@ -5,7 +5,6 @@
 //! (`2015-07-15 00:00:00.000`, ISO 8601) or integers (milliseconds).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
@@ -14,7 +13,7 @@ use arrow::json::reader::Decoder;
 use arrow::json::ReaderBuilder;
 use arrow::record_batch::RecordBatch;
 use millstream_core::connector::{Source, SourceContext, SourceFactory};
-use millstream_core::error::{Error, Result};
+use millstream_core::error::Result;
 
 use super::source::{decode_all, BatchDecoder, FileSettings, LineFormat};
 use super::{sql_type, OnError};
@@ -43,6 +42,9 @@ pub struct JsonOptions {
 /// As [`CsvSourceFactory`](super::CsvSourceFactory): [`Error::Io`] for a missing path,
 /// [`Error::Data`] with the absolute line (and the field, when one is at fault) for a bad
 /// line in [`OnError::Fail`] mode.
+///
+/// [`Error::Io`]: millstream_core::error::Error::Io
+/// [`Error::Data`]: millstream_core::error::Error::Data
 #[derive(Debug, Clone)]
 pub struct JsonSourceFactory {
     settings: FileSettings,
@@ -64,37 +66,28 @@ impl JsonSourceFactory {
     ///
     /// # Errors
     /// [`Error::Plan`] for a column not in the schema.
+    ///
+    /// [`Error::Plan`]: millstream_core::error::Error::Plan
     pub fn with_projection<S: AsRef<str>>(mut self, columns: &[S]) -> Result<Self> {
-        let indices = columns
-            .iter()
-            .map(|c| {
-                self.schema.index_of(c.as_ref()).map_err(|_| {
-                    Error::Plan(format!(
-                        "json source '{}' has no column '{}'",
-                        self.settings.path.display(),
-                        c.as_ref()
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        self.output = Arc::new(self.schema.project(&indices)?);
+        let (_, output) = self.settings.project(&self.schema, columns)?;
+        self.output = output;
         Ok(self)
     }
 
     /// Size of the byte ranges the files are split into (default 4 MiB).
     pub fn with_chunk_size(mut self, bytes: usize) -> Self {
-        self.settings.chunk_size = bytes.max(1);
+        self.settings.set_chunk_size(bytes);
         self
     }
 
     /// Lines skipped or sent to the side output so far, across all subtasks.
     pub fn bad_rows(&self) -> u64 {
-        self.settings.bad_rows.load(Ordering::Relaxed)
+        self.settings.bad_rows()
     }
 
     /// The file or directory read.
     pub fn path(&self) -> &Path {
-        &self.settings.path
+        self.settings.path()
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use arrow::array::{RecordBatch, StringArray, UInt64Array};
 use arrow::compute::concat_batches;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use crossbeam_channel::RecvTimeoutError;
 use millstream_core::connector::{error_rows_schema, Source, SourceContext, SourcePoll};
@@ -98,6 +98,47 @@ impl FileSettings {
             chunk_size: super::DEFAULT_CHUNK_SIZE,
             bad_rows: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The indices of `columns` in `schema`, in that order, and the projected schema.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] for a column not in `schema`.
+    pub(crate) fn project<S: AsRef<str>>(
+        &self,
+        schema: &Schema,
+        columns: &[S],
+    ) -> Result<(Vec<usize>, SchemaRef)> {
+        let indices = columns
+            .iter()
+            .map(|c| {
+                schema.index_of(c.as_ref()).map_err(|_| {
+                    Error::Plan(format!(
+                        "{} '{}' has no column '{}'",
+                        self.what,
+                        self.path.display(),
+                        c.as_ref()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let output = Arc::new(schema.project(&indices)?);
+        Ok((indices, output))
+    }
+
+    /// Sets the size of the byte ranges the files are split into (at least 1).
+    pub(crate) fn set_chunk_size(&mut self, bytes: usize) {
+        self.chunk_size = bytes.max(1);
+    }
+
+    /// Rows skipped or sent to the side output so far, across all subtasks.
+    pub(crate) fn bad_rows(&self) -> u64 {
+        self.bad_rows.load(Ordering::Relaxed)
+    }
+
+    /// The file or directory read.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Creates subtask `ctx.subtask` of a source of `format` over these files.

@@ -13,7 +13,9 @@ use arrow::array::{
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::*;
 
-use super::{check_batch, required, row_mask, wrong_type, GroupsAccumulator};
+use super::{
+    check_batch, primitive_batch, required, row_mask, state_columns, wrong_type, GroupsAccumulator,
+};
 use crate::error::{KernelError, Result};
 
 /// Sums of `S` and counts per group, over input `I`, finishing to `O`.
@@ -92,13 +94,10 @@ where
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        let values = required("AVG", values)?;
-        let values = values
-            .as_primitive_opt::<I>()
-            .ok_or_else(|| wrong_type("AVG", &self.input_type, values.data_type()))?;
-        check_batch(
+        let values = primitive_batch::<I>(
             "AVG",
-            Some(values.len()),
+            &self.input_type,
+            required("AVG", values)?,
             group_ids,
             opt_filter,
             total_num_groups,
@@ -158,12 +157,7 @@ where
         group_ids: &[u32],
         total_num_groups: usize,
     ) -> Result<()> {
-        let [sums, counts] = states else {
-            return Err(KernelError::InvalidArgument(format!(
-                "AVG: expected 2 state columns, got {}",
-                states.len()
-            )));
-        };
+        let [sums, counts] = state_columns("AVG", states)?;
         let sums = sums
             .as_primitive_opt::<S>()
             .ok_or_else(|| wrong_type("AVG", &self.sum_type, sums.data_type()))?;

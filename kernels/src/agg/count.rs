@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array};
 use arrow::datatypes::{DataType, Int64Type};
 
-use super::{check_batch, required, row_mask, wrong_type, GroupsAccumulator};
-use crate::error::{KernelError, Result};
+use super::{check_batch, primitive_batch, required, row_mask, state_columns, GroupsAccumulator};
+use crate::error::Result;
 
 /// Counts rows (`COUNT(*)`) or non-null values (`COUNT(x)`) per group.
 #[derive(Debug)]
@@ -87,18 +87,11 @@ impl GroupsAccumulator for CountAccumulator {
         group_ids: &[u32],
         total_num_groups: usize,
     ) -> Result<()> {
-        let [state] = states else {
-            return Err(KernelError::InvalidArgument(format!(
-                "COUNT: expected 1 state column, got {}",
-                states.len()
-            )));
-        };
-        let state = state
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| wrong_type("COUNT", &DataType::Int64, state.data_type()))?;
-        check_batch(
+        let [state] = state_columns("COUNT", states)?;
+        let state = primitive_batch::<Int64Type>(
             "COUNT",
-            Some(state.len()),
+            &DataType::Int64,
+            state,
             group_ids,
             None,
             total_num_groups,

@@ -11,116 +11,11 @@ use arrow::datatypes::*;
 
 use super::prim::PrimitiveAccumulator;
 use super::{
-    check_batch, required, row_mask, seen_to_nulls, wrong_type, AggKind, GroupsAccumulator,
+    check_batch, required, row_mask, seen_to_nulls, state_columns, wrong_type, AggKind,
+    GroupsAccumulator,
 };
+use crate::dispatch_types::with_primitive_type;
 use crate::error::{KernelError, Result};
-
-/// Calls `$body` with `$t` bound to the Arrow type of a numeric or temporal
-/// primitive, or evaluates `$other`.
-macro_rules! with_primitive_type {
-    ($data_type:expr, $t:ident => $body:expr, else $other:expr) => {{
-        use DataType::*;
-        match $data_type {
-            Int8 => {
-                type $t = Int8Type;
-                $body
-            }
-            Int16 => {
-                type $t = Int16Type;
-                $body
-            }
-            Int32 => {
-                type $t = Int32Type;
-                $body
-            }
-            Int64 => {
-                type $t = Int64Type;
-                $body
-            }
-            UInt8 => {
-                type $t = UInt8Type;
-                $body
-            }
-            UInt16 => {
-                type $t = UInt16Type;
-                $body
-            }
-            UInt32 => {
-                type $t = UInt32Type;
-                $body
-            }
-            UInt64 => {
-                type $t = UInt64Type;
-                $body
-            }
-            Float32 => {
-                type $t = Float32Type;
-                $body
-            }
-            Float64 => {
-                type $t = Float64Type;
-                $body
-            }
-            Date32 => {
-                type $t = Date32Type;
-                $body
-            }
-            Date64 => {
-                type $t = Date64Type;
-                $body
-            }
-            Time32(TimeUnit::Second) => {
-                type $t = Time32SecondType;
-                $body
-            }
-            Time32(TimeUnit::Millisecond) => {
-                type $t = Time32MillisecondType;
-                $body
-            }
-            Time64(TimeUnit::Microsecond) => {
-                type $t = Time64MicrosecondType;
-                $body
-            }
-            Time64(TimeUnit::Nanosecond) => {
-                type $t = Time64NanosecondType;
-                $body
-            }
-            Duration(TimeUnit::Second) => {
-                type $t = DurationSecondType;
-                $body
-            }
-            Duration(TimeUnit::Millisecond) => {
-                type $t = DurationMillisecondType;
-                $body
-            }
-            Duration(TimeUnit::Microsecond) => {
-                type $t = DurationMicrosecondType;
-                $body
-            }
-            Duration(TimeUnit::Nanosecond) => {
-                type $t = DurationNanosecondType;
-                $body
-            }
-            Timestamp(TimeUnit::Second, _) => {
-                type $t = TimestampSecondType;
-                $body
-            }
-            Timestamp(TimeUnit::Millisecond, _) => {
-                type $t = TimestampMillisecondType;
-                $body
-            }
-            Timestamp(TimeUnit::Microsecond, _) => {
-                type $t = TimestampMicrosecondType;
-                $body
-            }
-            Timestamp(TimeUnit::Nanosecond, _) => {
-                type $t = TimestampNanosecondType;
-                $body
-            }
-            _ => $other,
-        }
-    }};
-}
 
 /// Whether `MIN`, `MAX`, `FIRST_VALUE` and `LAST_VALUE` support this type.
 pub(super) fn supports(data_type: &DataType) -> bool {
@@ -333,13 +228,7 @@ impl GroupsAccumulator for StringAccumulator {
         group_ids: &[u32],
         total_num_groups: usize,
     ) -> Result<()> {
-        let [state] = states else {
-            return Err(KernelError::InvalidArgument(format!(
-                "{}: expected 1 state column, got {}",
-                self.kind.sql_name(),
-                states.len()
-            )));
-        };
+        let [state] = state_columns(self.kind.sql_name(), states)?;
         // the state is a column of values: merging is folding them in order
         self.fold_array(state, group_ids, None, total_num_groups)
     }

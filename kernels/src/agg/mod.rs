@@ -31,9 +31,9 @@
 //! `First`/`Last` keep the first/last non-null value in arrival order; merging
 //! states keeps the first/last *state* in merge order.
 
-use arrow::array::{Array, ArrayRef, BooleanArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray};
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{ArrowPrimitiveType, DataType};
 
 use crate::error::{KernelError, Result};
 
@@ -252,6 +252,44 @@ pub(crate) fn check_batch(
         )));
     }
     Ok(())
+}
+
+/// `values` as a `PrimitiveArray<T>` (else a [`wrong_type`] error against
+/// `expected`), for an `update_batch`/`merge_batch` call that passes
+/// [`check_batch`].
+pub(crate) fn primitive_batch<'a, T: ArrowPrimitiveType>(
+    kernel: &str,
+    expected: &DataType,
+    values: &'a ArrayRef,
+    group_ids: &[u32],
+    opt_filter: Option<&BooleanArray>,
+    total_num_groups: usize,
+) -> Result<&'a PrimitiveArray<T>> {
+    let values = values
+        .as_primitive_opt::<T>()
+        .ok_or_else(|| wrong_type(kernel, expected, values.data_type()))?;
+    check_batch(
+        kernel,
+        Some(values.len()),
+        group_ids,
+        opt_filter,
+        total_num_groups,
+    )?;
+    Ok(values)
+}
+
+/// The `N` state columns of a `merge_batch` call.
+pub(crate) fn state_columns<'a, const N: usize>(
+    kernel: &str,
+    states: &'a [ArrayRef],
+) -> Result<&'a [ArrayRef; N]> {
+    states.try_into().map_err(|_| {
+        KernelError::InvalidArgument(format!(
+            "{kernel}: expected {N} state column{}, got {}",
+            if N == 1 { "" } else { "s" },
+            states.len()
+        ))
+    })
 }
 
 /// The rows to aggregate, or `None` for all rows: valid in `nulls` and true

@@ -5,10 +5,10 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray};
+use arrow::array::{Array, ArrayRef, BooleanArray, PrimitiveArray};
 use arrow::datatypes::{ArrowPrimitiveType, DataType};
 
-use super::{check_batch, required, row_mask, seen_to_nulls, wrong_type, GroupsAccumulator};
+use super::{primitive_batch, required, row_mask, seen_to_nulls, state_columns, GroupsAccumulator};
 use crate::error::Result;
 
 /// State `O::Native` per group, fed values of `I`.
@@ -129,13 +129,10 @@ where
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        let values = required(self.name, values)?;
-        let values = values
-            .as_primitive_opt::<I>()
-            .ok_or_else(|| wrong_type(self.name, &self.input_type, values.data_type()))?;
-        check_batch(
+        let values = primitive_batch::<I>(
             self.name,
-            Some(values.len()),
+            &self.input_type,
+            required(self.name, values)?,
             group_ids,
             opt_filter,
             total_num_groups,
@@ -166,19 +163,11 @@ where
         group_ids: &[u32],
         total_num_groups: usize,
     ) -> Result<()> {
-        let [state] = states else {
-            return Err(crate::KernelError::InvalidArgument(format!(
-                "{}: expected 1 state column, got {}",
-                self.name,
-                states.len()
-            )));
-        };
-        let state = state
-            .as_primitive_opt::<O>()
-            .ok_or_else(|| wrong_type(self.name, &self.output_type, state.data_type()))?;
-        check_batch(
+        let [state] = state_columns(self.name, states)?;
+        let state = primitive_batch::<O>(
             self.name,
-            Some(state.len()),
+            &self.output_type,
+            state,
             group_ids,
             None,
             total_num_groups,
