@@ -57,13 +57,13 @@ pub enum Error {
         detail: String,
     },
     /// An I/O error, with the path or resource it concerns.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// Path or resource.
         context: String,
-        /// Underlying error.
-        #[source]
-        source: std::io::Error,
+        /// Underlying error (its message is part of this error's message, so it is not
+        /// also reported as a `source`).
+        error: std::io::Error,
     },
     /// An arrow kernel failed.
     #[error("arrow: {0}")]
@@ -95,15 +95,14 @@ pub enum Error {
     #[error("internal error (this is a bug): {0}")]
     Internal(String),
     /// An error with the operator and subtask it was raised in.
-    #[error("operator '{operator}' (subtask {subtask}): {source}")]
+    #[error("operator '{operator}' (subtask {subtask}): {inner}")]
     WithOperator {
         /// Operator name.
         operator: String,
         /// Subtask index.
         subtask: usize,
-        /// The error.
-        #[source]
-        source: Box<Error>,
+        /// The error (part of this error's message; see [`Error::root`]).
+        inner: Box<Error>,
     },
 }
 
@@ -112,14 +111,14 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            error: source,
         }
     }
 
     /// The innermost error, with operator breadcrumbs removed.
     pub fn root(&self) -> &Error {
         match self {
-            Error::WithOperator { source, .. } => source.root(),
+            Error::WithOperator { inner, .. } => inner.root(),
             other => other,
         }
     }

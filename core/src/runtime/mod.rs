@@ -321,7 +321,7 @@ fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
                         let s = f.create(&ctx).map_err(|e| Error::WithOperator {
                             operator: node.name.clone(),
                             subtask: sub,
-                            source: Box::new(e),
+                            inner: Box::new(e),
                         })?;
                         source = Some((id.0, node.name.clone(), s));
                     }
@@ -334,7 +334,7 @@ fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
                         let op = f(&init).map_err(|e| Error::WithOperator {
                             operator: node.name.clone(),
                             subtask: sub,
-                            source: Box::new(e),
+                            inner: Box::new(e),
                         })?;
                         ops.push(ChainedOp {
                             node: id.0,

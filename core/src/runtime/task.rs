@@ -396,7 +396,7 @@ fn with_op(name: &str, subtask: usize, e: Error) -> Error {
         other => Error::WithOperator {
             operator: name.to_string(),
             subtask,
-            source: Box::new(other),
+            inner: Box::new(other),
         },
     }
 }
