@@ -173,6 +173,23 @@ fn unknown_column_is_a_plan_error() {
 }
 
 #[test]
+fn each_source_reports_its_own_rows() {
+    let env = StreamExecutionEnvironment::new();
+    env.set_parallelism(2);
+    let (schema, a) = batches(3, 10);
+    let (_, b) = batches(2, 10);
+    let s1 = env
+        .from_record_batches(schema.clone(), a)
+        .unwrap()
+        .name("left");
+    let s2 = env.from_record_batches(schema, b).unwrap().name("right");
+    s1.union(&[s2]).collect();
+    let result = env.execute("two sources").unwrap();
+    assert_eq!(result.operator("left").unwrap().metrics.rows_out, 30);
+    assert_eq!(result.operator("right").unwrap().metrics.rows_out, 20);
+}
+
+#[test]
 fn union_merges_streams() {
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(2);

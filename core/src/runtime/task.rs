@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Select};
 
 use super::channel::{ChannelStats, OutputEdge};
-use crate::batch::StreamEvent;
+use crate::batch::{Barrier, StreamEvent};
 use crate::connector::{Source, SourcePoll};
 use crate::error::{Error, Result};
 use crate::operator::{OpContext, Operator, OperatorMetrics, OutItem, Output};
@@ -75,7 +75,7 @@ pub(crate) struct Task {
     pub(crate) is_terminal: bool,
     pub(crate) source_rows: u64,
     pub(crate) source_metrics: OperatorMetrics,
-    pub(crate) barrier_counts: Vec<(u64, usize)>,
+    pub(crate) barrier_counts: Vec<(Barrier, usize)>,
 }
 
 impl Task {
@@ -111,7 +111,7 @@ impl Task {
     }
 
     fn run_source(&mut self) -> Result<()> {
-        let Some((_, name, mut source)) = self.source.take() else {
+        let Some((node, name, mut source)) = self.source.take() else {
             return Ok(());
         };
         let mut last_position = 0u64;
@@ -158,7 +158,7 @@ impl Task {
         self.progress
             .source_position
             .fetch_add(pos.saturating_sub(last_position), Ordering::Relaxed);
-        self.source = Some((0, name, source));
+        self.source = Some((node, name, source));
         result?;
         // A bounded source ends with the final watermark: every event-time window fires.
         self.push_watermark(0, Watermark::MAX)
@@ -211,26 +211,17 @@ impl Task {
                     }
                 }
                 StreamEvent::Barrier(b) => {
-                    // Barriers are counted and forwarded once seen on every input (the
+                    // Barriers are counted and forwarded once seen on every open input (the
                     // at-least-once form); alignment with blocked channels builds on this.
-                    let total = inputs.len();
-                    let entry = match self
+                    match self
                         .barrier_counts
                         .iter_mut()
-                        .find(|(id, _)| *id == b.checkpoint_id)
+                        .find(|(seen, _)| seen.checkpoint_id == b.checkpoint_id)
                     {
-                        Some(e) => e,
-                        None => {
-                            self.barrier_counts.push((b.checkpoint_id, 0));
-                            let last = self.barrier_counts.len() - 1;
-                            &mut self.barrier_counts[last]
-                        }
-                    };
-                    entry.1 += 1;
-                    if entry.1 == total {
-                        self.barrier_counts.retain(|(id, _)| *id != b.checkpoint_id);
-                        self.broadcast(&StreamEvent::Barrier(b))?;
+                        Some(e) => e.1 += 1,
+                        None => self.barrier_counts.push((b, 1)),
                     }
+                    self.forward_complete_barriers(open)?;
                 }
                 StreamEvent::End => {
                     sel.remove(ch);
@@ -238,9 +229,28 @@ impl Task {
                     if let Some(w) = tracker.end(ch) {
                         self.push_watermark(0, w)?;
                     }
+                    // A finished input will send no more barriers: pending ones may now be
+                    // complete (Flink skips finished channels the same way).
+                    if open > 0 {
+                        self.forward_complete_barriers(open)?;
+                    }
                 }
             }
             self.fire_processing_timers()?;
+        }
+        Ok(())
+    }
+
+    /// Forward, in checkpoint order, every barrier that has arrived on all `open` inputs.
+    fn forward_complete_barriers(&mut self, open: usize) -> Result<()> {
+        self.barrier_counts
+            .sort_unstable_by_key(|(b, _)| b.checkpoint_id);
+        while let Some(&(barrier, seen)) = self.barrier_counts.first() {
+            if seen < open {
+                break;
+            }
+            self.barrier_counts.remove(0);
+            self.broadcast(&StreamEvent::Barrier(barrier))?;
         }
         Ok(())
     }
