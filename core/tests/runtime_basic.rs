@@ -84,7 +84,7 @@ fn key_by_sends_each_key_to_one_subtask() {
         .from_record_batches(schema, input)
         .unwrap()
         .key_by(["k"])
-        .stream_for_tests()
+        .as_stream()
         .map_batches(|b| {
             // Tag each row with the thread that saw it.
             let name = std::thread::current().name().unwrap_or("").to_string();

@@ -43,9 +43,10 @@ impl KeyedStream {
         s
     }
 
-    /// The partitioned stream itself, for a following per-batch step that needs only the
-    /// guarantee that each key's rows reach one subtask.
-    pub fn stream_for_tests(&self) -> DataStream {
+    /// The keyed stream as a plain stream whose next operator receives each key's rows on
+    /// one subtask (Flink's `KeyedStream` is a `DataStream`): for per-batch steps that need
+    /// only that guarantee.
+    pub fn as_stream(&self) -> DataStream {
         let mut s = self.stream.clone();
         s.partitioning = self.partitioning();
         s

@@ -209,10 +209,15 @@ impl DataStream {
         F: Fn(&T) -> K + Send + Sync + 'static,
     {
         let f = Arc::new(f);
+        // Traced once here, not once per batch.
+        let key_schema = RecordSchema::<K>::of();
         let with_key = self.map_batches(move |batch| {
+            let key_schema = key_schema
+                .as_ref()
+                .map_err(|e| Error::Plan(format!("key_by_fn: {e}")))?;
             let rows: Vec<T> = from_batch(&batch)?;
             let keys: Vec<K> = rows.iter().map(|r| f(r)).collect();
-            let key_batch = to_batch(&RecordSchema::<K>::of()?, &keys)?;
+            let key_batch = to_batch(key_schema, &keys)?;
             if key_batch.num_columns() != 1 {
                 return Err(Error::Plan(
                     "key_by_fn: the key must be a single value, not a struct".into(),

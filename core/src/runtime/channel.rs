@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::Sender;
 use millstream_kernels::hash::hash_columns;
-use millstream_kernels::partition::{key_group, operator_index_for_key_group, split_batch};
+use millstream_kernels::partition::{assign_targets, split_batch};
 
 use crate::batch::StreamEvent;
 use crate::error::{Error, Result};
@@ -142,13 +142,7 @@ impl OutputEdge {
                     .map(|i| batch.column(*i).clone())
                     .collect();
                 hash_columns(&cols, &mut self.hashes)?;
-                let maxp = self.max_parallelism;
-                self.targets.clear();
-                self.targets.extend(
-                    self.hashes
-                        .iter()
-                        .map(|h| operator_index_for_key_group(maxp, n, key_group(*h, maxp)) as u32),
-                );
+                assign_targets(&self.hashes, self.max_parallelism, n, &mut self.targets);
                 let parts = split_batch(&batch, &self.targets, n)?;
                 for (t, part) in parts.into_iter().enumerate() {
                     if let Some(p) = part {
