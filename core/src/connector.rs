@@ -53,10 +53,21 @@ pub trait Source: Send {
     /// line and column.
     fn poll(&mut self) -> Result<SourcePoll>;
 
-    /// How far this source has read, in its own unit (events, bytes), for progress reports
-    /// and, later, checkpoints.
+    /// How far this source has read, in its own unit (events, bytes), for progress reports.
     fn position(&self) -> u64 {
         0
+    }
+
+    /// The position just after the last batch [`Source::poll`] returned, serialized, for a
+    /// checkpoint ([`SourceFactory::restore`] resumes from it). Read-ahead the source did
+    /// beyond that batch is not part of the position.
+    ///
+    /// # Errors
+    /// The source cannot be checkpointed (the default).
+    fn snapshot_position(&mut self) -> Result<Vec<u8>> {
+        Err(crate::Error::Unsupported(
+            "this source cannot record its position in a checkpoint".into(),
+        ))
     }
 
     /// Rows the source could not decode since the last call, when it was configured to send
@@ -95,6 +106,22 @@ pub trait SourceFactory: Send + Sync {
     /// # Errors
     /// Opening the underlying input failed (missing file...).
     fn create(&self, ctx: &SourceContext) -> Result<Box<dyn Source>>;
+
+    /// Create subtask `ctx.subtask` of `ctx.parallelism`, resuming from a checkpoint.
+    /// `positions` holds what [`Source::snapshot_position`] returned on every old subtask,
+    /// in old subtask order; after a rescale there are not `ctx.parallelism` of them. Taken
+    /// together, the new subtasks must produce exactly the rows no old subtask had produced
+    /// at its position: none twice, none lost.
+    ///
+    /// # Errors
+    /// A position this source cannot read, or a source that cannot resume (the default).
+    fn restore(&self, ctx: &SourceContext, positions: &[Vec<u8>]) -> Result<Box<dyn Source>> {
+        let _ = (ctx, positions);
+        Err(crate::Error::Unsupported(format!(
+            "source '{}' cannot resume from a checkpoint",
+            self.name()
+        )))
+    }
 }
 
 /// One parallel instance of a sink.
@@ -104,12 +131,25 @@ pub trait Sink: Send {
     /// # Errors
     /// Writing failed.
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
-    /// The input ended: flush and close.
+    /// The input ended: flush and close. [`Sink::prepare_commit`] follows.
     ///
     /// # Errors
     /// Flushing failed.
     fn finish(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// First phase of a two-phase commit (Flink's `prepareCommit`), at checkpoint
+    /// `checkpoint_id` or at the end of input: make everything written since the last call
+    /// durable but not yet visible, and return what [`SinkFactory::commit`] needs to make it
+    /// visible. `None` for a sink whose writes are visible at once (print, blackhole) or
+    /// that has nothing new.
+    ///
+    /// # Errors
+    /// Flushing or closing failed.
+    fn prepare_commit(&mut self, checkpoint_id: u64) -> Result<Option<Vec<u8>>> {
+        let _ = checkpoint_id;
+        Ok(None)
     }
 }
 
@@ -125,6 +165,28 @@ pub trait SinkFactory: Send + Sync {
     /// Most subtasks this sink can use, `None` for any.
     fn max_parallelism(&self) -> Option<usize> {
         None
+    }
+
+    /// Second phase of the two-phase commit: make the rows of these committables (from
+    /// [`Sink::prepare_commit`] of any subtask) visible, as part of completed checkpoint
+    /// `checkpoint_id`. Must be idempotent: after a crash the same committables are
+    /// committed again.
+    ///
+    /// # Errors
+    /// A committable whose data is gone.
+    fn commit(&self, checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
+        let _ = (checkpoint_id, committables);
+        Ok(())
+    }
+
+    /// Drop everything written but never committed (in-progress files of a failed run).
+    /// Called when a job starts, after the committables of the checkpoint it restores from
+    /// were committed.
+    ///
+    /// # Errors
+    /// Cleaning up failed.
+    fn abort_uncommitted(&self) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -52,6 +52,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod checkpoint;
 pub mod connector;
 pub mod error;
 pub mod expr;

@@ -273,6 +273,7 @@ impl DataStream {
     pub fn sink_to(&self, sink: SinkFactoryRef) -> DataStream {
         let name = sink.name();
         let max_p = sink.max_parallelism();
+        let committer = sink.clone();
         let s = self.then_forward(
             &format!("sink: {name}"),
             factory(move |init| {
@@ -281,12 +282,12 @@ impl DataStream {
                 ))
             }),
         );
-        s.env
-            .inner
-            .borrow_mut()
-            .graph
-            .node_mut(s.node)
-            .max_parallelism = max_p;
+        {
+            let mut inner = s.env.inner.borrow_mut();
+            let node = inner.graph.node_mut(s.node);
+            node.max_parallelism = max_p;
+            node.committer = Some(crate::plan::graph::Committer(committer));
+        }
         s
     }
 

@@ -26,7 +26,9 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 
-use crate::error::Result;
+use crate::checkpoint::OperatorState;
+use crate::error::{Error, Result};
+use crate::state::StateBackendKind;
 use crate::time::Watermark;
 
 /// One item produced by an operator, in order.
@@ -140,6 +142,9 @@ pub struct OpContext {
     pub watermark: Watermark,
     /// Operator counters (late rows are counted here by the operator).
     pub metrics: OperatorMetrics,
+    /// Where keyed state that does not stay in the operator's columns lives (the job's
+    /// choice; memory by default).
+    pub state_backend: StateBackendKind,
     processing_timer: Option<i64>,
 }
 
@@ -152,8 +157,18 @@ impl OpContext {
             max_parallelism,
             watermark: Watermark::MIN,
             metrics: OperatorMetrics::default(),
+            state_backend: StateBackendKind::Memory,
             processing_timer: None,
         }
+    }
+
+    /// The key groups this subtask owns.
+    pub fn key_group_range(&self) -> crate::state::KeyGroupRange {
+        crate::state::KeyGroupRange::for_subtask(
+            self.max_parallelism,
+            self.parallelism,
+            self.subtask,
+        )
     }
 
     /// Ask for a call of [`Operator::on_processing_time`] at or after wall-clock time `at_ms`.
@@ -236,6 +251,37 @@ pub trait Operator: Send {
         let _ = ctx;
         Ok(())
     }
+
+    /// Snapshot the operator's state for checkpoint `checkpoint_id`: the barrier has been
+    /// seen on every input and nothing after it has been processed. Return owned data
+    /// (Arc-cloned arrays, or one copy of the accumulators): processing goes on while the
+    /// checkpoint is written. Keyed rows go in keyed tables
+    /// ([`OperatorState::push_keyed`]) so a restore can redistribute them by key group.
+    /// The default is a stateless operator.
+    ///
+    /// # Errors
+    /// Any error declines the checkpoint and fails the task.
+    fn snapshot(&mut self, checkpoint_id: u64, ctx: &mut OpContext) -> Result<OperatorState> {
+        let _ = (checkpoint_id, ctx);
+        Ok(OperatorState::new())
+    }
+
+    /// Load state taken by [`Operator::snapshot`] (of this subtask, or, after a rescale, the
+    /// key groups this subtask now owns). Called after [`Operator::open`], before any input.
+    /// The output of the restored operator continues exactly where the snapshot left it.
+    ///
+    /// # Errors
+    /// State the operator cannot read; the default rejects any non-empty state.
+    fn restore(&mut self, state: OperatorState, ctx: &mut OpContext) -> Result<()> {
+        let _ = ctx;
+        if state.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Unsupported(
+                "this operator keeps no state but its checkpoint holds some".into(),
+            ))
+        }
+    }
 }
 
 /// Everything an operator factory is told about the subtask it builds for.
@@ -247,6 +293,17 @@ pub struct OperatorInit {
     pub parallelism: usize,
     /// Number of key groups.
     pub max_parallelism: usize,
+}
+
+impl OperatorInit {
+    /// The key groups this subtask owns.
+    pub fn key_group_range(&self) -> crate::state::KeyGroupRange {
+        crate::state::KeyGroupRange::for_subtask(
+            self.max_parallelism,
+            self.parallelism,
+            self.subtask,
+        )
+    }
 }
 
 /// Builds one operator instance per parallel subtask; lives in the job graph.

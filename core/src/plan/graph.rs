@@ -79,6 +79,21 @@ pub struct Node {
     pub max_parallelism: Option<usize>,
     /// Incoming edges.
     pub inputs: Vec<Edge>,
+    /// For a sink node: the factory whose [`SinkFactory::commit`] completes its
+    /// two-phase commit (the checkpoint coordinator calls it).
+    ///
+    /// [`SinkFactory::commit`]: crate::connector::SinkFactory::commit
+    pub committer: Option<Committer>,
+}
+
+/// The sink factory that commits a sink node's output (see [`Node::committer`]).
+#[derive(Clone)]
+pub struct Committer(pub crate::connector::SinkFactoryRef);
+
+impl fmt::Debug for Committer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Committer({})", self.0.name())
+    }
 }
 
 /// The logical DAG of a job.
@@ -99,6 +114,7 @@ impl JobGraph {
             parallelism: None,
             max_parallelism: None,
             inputs,
+            committer: None,
         });
         id
     }

@@ -29,14 +29,46 @@
 
 pub mod keyed;
 pub mod memory;
+mod snapshot;
 
 use std::fmt;
 use std::ops::Range;
+use std::path::PathBuf;
 
 pub use keyed::{KeyScope, ListState, MapState, ValueState};
 pub use memory::MemoryStateBackend;
 
 use crate::error::Result;
+
+/// Which [`StateBackend`] a job's keyed state lives in. Chosen per job
+/// (`JobConfig::state_backend`, `--state-backend`); memory is the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StateBackendKind {
+    /// [`MemoryStateBackend`]: ordered maps on the heap.
+    #[default]
+    Memory,
+    /// An embedded RocksDB instance per operator subtask, for state larger than memory.
+    RocksDb(RocksDbOptions),
+}
+
+/// Settings of the RocksDB state backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RocksDbOptions {
+    /// Directory under which each operator subtask opens its own instance (local disk).
+    pub dir: PathBuf,
+    /// Memory RocksDB may use per instance (block cache and write buffers), in bytes.
+    pub memory_budget_bytes: usize,
+}
+
+impl RocksDbOptions {
+    /// Instances under `dir` with a 64 MiB budget each.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        RocksDbOptions {
+            dir: dir.into(),
+            memory_budget_bytes: 64 << 20,
+        }
+    }
+}
 
 /// A contiguous range of key groups `[start, end)`, owned by one parallel subtask.
 ///
@@ -240,6 +272,30 @@ pub trait StateBackend: Send {
     /// # Errors
     /// See the trait docs.
     fn clear_key_group(&mut self, key_group: usize) -> Result<()>;
+
+    /// Add this backend's content to a checkpoint of its operator, under `name`. The
+    /// default writes one keyed table (`table: Utf8, key: Binary, value: Binary` per entry,
+    /// key group by key group); a backend with its own files (RocksDB) adds
+    /// [`StateFiles`](crate::checkpoint::StateFiles) instead.
+    ///
+    /// # Errors
+    /// Reading the state failed.
+    fn snapshot_into(
+        &mut self,
+        name: &str,
+        state: &mut crate::checkpoint::OperatorState,
+    ) -> Result<()> {
+        snapshot::entries_to_table(self, name, state)
+    }
+
+    /// Load what [`StateBackend::snapshot_into`] wrote under `name` (after a rescale, the
+    /// parts of several old subtasks), keeping the key groups of this instance's range.
+    ///
+    /// # Errors
+    /// State this backend cannot read.
+    fn restore_from(&mut self, name: &str, state: &crate::checkpoint::OperatorState) -> Result<()> {
+        snapshot::table_to_entries(self, name, state)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,24 @@
+//! Checkpoints: consistent snapshots of a running job, taken without stopping it, from which
+//! the job resumes with exactly-once results (Flink's asynchronous barrier snapshotting).
+//!
+//! ```text
+//!  coordinator ──trigger(n)──▶ source tasks: record position, snapshot chain, emit barrier n
+//!                                  │ barrier n flows with the data
+//!                                  ▼
+//!  task: align barrier n on every input (block channels that delivered it), snapshot the
+//!        chain's operators (synchronous part: hand over owned columnar data), ack, forward n
+//!                                  │ ack(n, state)
+//!                                  ▼
+//!  coordinator: write state as Arrow IPC by key group (asynchronous part: tasks go on),
+//!               all acks written ─▶ manifest ─▶ checkpoint n complete ─▶ sinks commit
+//! ```
+//!
+//! * [`state`]: what operators hand over ([`OperatorState`]) and get back on restore.
+//! * [`testing`]: a harness that checks an operator's restore against an uninterrupted run.
+
+pub mod state;
+pub mod testing;
+
+pub use state::{
+    filter_key_groups, key_groups_of, OperatorState, StateFiles, StateTable, KEY_GROUP_COLUMN,
+};
