@@ -12,8 +12,10 @@ use clap::{Parser, Subcommand};
 use millstream::connectors::file::CsvSinkFactory;
 use millstream::connectors::NexmarkConfig;
 use millstream::core::api::StreamExecutionEnvironment;
+use millstream::core::checkpoint::{CheckpointConfig, CheckpointMode, RestartStrategy, RestoreFrom};
 use millstream::core::operator::sink::BlackholeSink;
-use millstream::core::runtime::JobProgress;
+use millstream::core::runtime::{JobProgress, JobResult, SAVEPOINT_REQUEST_FILE};
+use millstream::core::state::{RocksDbOptions, StateBackendKind};
 use millstream::nexmark::{build_query, NexmarkInput};
 
 #[global_allocator]
@@ -34,6 +36,102 @@ struct Cli {
 enum Command {
     /// Run a Nexmark query (written with the DataStream API).
     Nexmark(NexmarkArgs),
+    /// Ask the job running with this checkpoint directory for a savepoint, and wait for it.
+    Savepoint(SavepointArgs),
+}
+
+#[derive(clap::Args)]
+struct SavepointArgs {
+    /// The running job's `--checkpoint-dir`.
+    #[arg(long)]
+    checkpoint_dir: PathBuf,
+    /// Give up after this long.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
+
+/// Checkpointing, recovery and state flags shared by the job commands.
+#[derive(clap::Args)]
+struct FaultToleranceArgs {
+    /// Take checkpoints into this directory.
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Time between checkpoints (e.g. 200ms, 10s).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    checkpoint_interval: Duration,
+    /// Barrier handling: exactly-once (aligned), unaligned, or at-least-once.
+    #[arg(long, default_value = "exactly-once")]
+    checkpoint_mode: String,
+    /// Completed checkpoints to keep.
+    #[arg(long, default_value_t = 3)]
+    checkpoints_retained: usize,
+    /// Start from `latest` (the newest valid checkpoint in --checkpoint-dir, or the
+    /// beginning if there is none) or from a checkpoint / savepoint directory.
+    #[arg(long)]
+    restore: Option<String>,
+    /// Where keyed state lives: memory or rocksdb.
+    #[arg(long, default_value = "memory")]
+    state_backend: String,
+    /// Memory budget of each RocksDB instance, in MiB.
+    #[arg(long, default_value_t = 64)]
+    rocksdb_memory_mb: usize,
+    /// Restart a failed job up to this many times (exponential backoff from 100 ms),
+    /// from its latest checkpoint.
+    #[arg(long, default_value_t = 0)]
+    restart_attempts: u32,
+}
+
+impl FaultToleranceArgs {
+    fn apply(&self, env: &StreamExecutionEnvironment) -> Result<()> {
+        let mode = match self.checkpoint_mode.as_str() {
+            "exactly-once" => CheckpointMode::ExactlyOnce,
+            "unaligned" => CheckpointMode::Unaligned,
+            "at-least-once" => CheckpointMode::AtLeastOnce,
+            other => anyhow::bail!(
+                "unknown --checkpoint-mode '{other}' (exactly-once, unaligned, at-least-once)"
+            ),
+        };
+        if let Some(dir) = &self.checkpoint_dir {
+            let mut c = CheckpointConfig::new(dir.clone(), self.checkpoint_interval);
+            c.mode = mode;
+            c.retain = self.checkpoints_retained.max(1);
+            env.enable_checkpointing(c);
+        }
+        match self.restore.as_deref() {
+            None => {}
+            Some("latest") => {
+                if self.checkpoint_dir.is_none() {
+                    anyhow::bail!("--restore latest needs --checkpoint-dir");
+                }
+                env.set_restore(RestoreFrom::Latest);
+            }
+            Some(path) => {
+                env.set_restore(RestoreFrom::Path(PathBuf::from(path)));
+            }
+        }
+        match self.state_backend.as_str() {
+            "memory" => {}
+            "rocksdb" => {
+                let base = match &self.checkpoint_dir {
+                    Some(d) => d.join("rocksdb-local"),
+                    None => std::env::temp_dir().join("millstream-rocksdb"),
+                };
+                let mut o = RocksDbOptions::new(base);
+                o.memory_budget_bytes = self.rocksdb_memory_mb.max(1) << 20;
+                env.set_state_backend(StateBackendKind::RocksDb(o));
+            }
+            other => anyhow::bail!("unknown --state-backend '{other}' (memory, rocksdb)"),
+        }
+        if self.restart_attempts > 0 {
+            env.set_restart_strategy(RestartStrategy::ExponentialBackoff {
+                attempts: self.restart_attempts,
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(10),
+                multiplier: 2.0,
+            });
+        }
+        Ok(())
+    }
 }
 
 #[derive(clap::Args)]
@@ -71,12 +169,15 @@ struct NexmarkArgs {
     /// Print the physical plan and per-operator metrics.
     #[arg(long)]
     metrics: bool,
+    #[command(flatten)]
+    fault_tolerance: FaultToleranceArgs,
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Nexmark(args) => run_nexmark(args),
+        Command::Savepoint(args) => run_savepoint(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -102,9 +203,11 @@ fn run_nexmark(args: NexmarkArgs) -> Result<()> {
     if let Some(b) = args.batch_size {
         env.set_batch_size(b);
     }
+    args.fault_tolerance.apply(&env)?;
     let (input, events) = match &args.data {
         Some(dir) => {
             let events = data_events(dir);
+            env.set_source_max_rate(args.max_rate);
             (NexmarkInput::Csv(dir.clone()), events)
         }
         None => {
@@ -141,6 +244,13 @@ fn run_nexmark(args: NexmarkArgs) -> Result<()> {
     done.store(true, Ordering::Relaxed);
     let _ = reporter.join();
     let job = outcome.with_context(|| format!("running query {}", args.query))?;
+    if job.already_finished {
+        println!(
+            "query {}: the job already finished (checkpoint {}); its output is committed, nothing to do",
+            args.query, job.final_checkpoint_id
+        );
+        return Ok(());
+    }
     let events = events.unwrap_or(job.source_rows);
     let rate = events as f64 / seconds.max(1e-9);
     let rss = millstream::sysinfo::peak_rss_bytes().unwrap_or(0);
@@ -155,19 +265,101 @@ fn run_nexmark(args: NexmarkArgs) -> Result<()> {
         rate / 1e6,
         rss as f64 / 1e6
     );
+    let ck = checkpoint_summary(&job);
+    if let Some(line) = ck.get("line").and_then(|l| l.as_str()) {
+        println!("{line}");
+    }
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "query": args.query,
-                "events": events,
-                "seconds": seconds,
-                "events_per_sec": rate,
-                "peak_rss_bytes": rss,
-            })
-        );
+        let mut v = serde_json::json!({
+            "query": args.query,
+            "events": events,
+            "seconds": seconds,
+            "events_per_sec": rate,
+            "peak_rss_bytes": rss,
+        });
+        if let (Some(o), Some(c)) = (v.as_object_mut(), ck.as_object()) {
+            for (k, val) in c {
+                if k != "line" {
+                    o.insert(k.clone(), val.clone());
+                }
+            }
+        }
+        println!("{v}");
     }
     Ok(())
+}
+
+/// Checkpoint figures of a finished job: a summary line and JSON fields.
+fn checkpoint_summary(job: &JobResult) -> serde_json::Value {
+    let n = job.checkpoints.len();
+    let mut v = serde_json::json!({
+        "checkpoints": n,
+        "checkpoints_aborted": job.checkpoints_aborted,
+        "restarts": job.restarts,
+        "restored_from": job.restored_from.as_ref().map(|p| p.display().to_string()),
+    });
+    if n > 0 {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let max_ms = job.checkpoints.iter().map(|c| ms(c.duration)).fold(0.0, f64::max);
+        let avg_ms = job.checkpoints.iter().map(|c| ms(c.duration)).sum::<f64>() / n as f64;
+        let align_ms = job.checkpoints.iter().map(|c| ms(c.alignment)).fold(0.0, f64::max);
+        let last = &job.checkpoints[n - 1];
+        let written: u64 = job.checkpoints.iter().map(|c| c.written.bytes_written).sum();
+        let write_s: f64 = job.checkpoints.iter().map(|c| c.write.as_secs_f64()).sum();
+        let bps = written as f64 / write_s.max(1e-9);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("checkpoint_ms_avg".into(), avg_ms.into());
+            o.insert("checkpoint_ms_max".into(), max_ms.into());
+            o.insert("alignment_ms_max".into(), align_ms.into());
+            o.insert("checkpoint_bytes_last".into(), last.written.bytes_total.into());
+            o.insert("checkpoint_bytes_written".into(), written.into());
+            o.insert("checkpoint_write_bytes_per_sec".into(), bps.into());
+            o.insert(
+                "line".into(),
+                format!(
+                    "checkpoints: {n} completed ({} aborted), duration avg {avg_ms:.1} ms max {max_ms:.1} ms, alignment max {align_ms:.1} ms, last size {:.2} MB, written {:.2} MB at {:.1} MB/s",
+                    job.checkpoints_aborted,
+                    last.written.bytes_total as f64 / 1e6,
+                    written as f64 / 1e6,
+                    bps / 1e6
+                )
+                .into(),
+            );
+        }
+    }
+    v
+}
+
+/// `millstream savepoint`: drop a request file into the checkpoint directory and wait for
+/// the job to write the savepoint.
+fn run_savepoint(args: &SavepointArgs) -> Result<()> {
+    let dir = &args.checkpoint_dir;
+    anyhow::ensure!(
+        dir.is_dir(),
+        "checkpoint directory {} does not exist (is the job running with --checkpoint-dir?)",
+        dir.display()
+    );
+    let latest = dir.join("savepoints").join("latest");
+    let before = std::fs::read_to_string(&latest).ok();
+    let request = dir.join(SAVEPOINT_REQUEST_FILE);
+    std::fs::write(&request, b"")
+        .with_context(|| format!("writing {}", request.display()))?;
+    let started = Instant::now();
+    while started.elapsed() < args.timeout {
+        if let Ok(now) = std::fs::read_to_string(&latest) {
+            if Some(&now) != before.as_ref() && !request.exists() {
+                println!("{now}");
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_file(&request);
+    anyhow::bail!(
+        "no savepoint after {:?}: is a job running with --checkpoint-dir {}?",
+        args.timeout,
+        dir.display()
+    )
 }
 
 /// After two seconds, show events so far, rate and watermark on stderr until `done`.

@@ -3,7 +3,7 @@
 //!
 //! A generator numbers its events `0, 1, 2, ...` and makes every field of event `n` a pure
 //! function of `(seed, field, n)`, so any subtask can produce any event without talking to the
-//! others, and a checkpointed position is just a count:
+//! others, and a checkpointed position is just a block and a cursor:
 //!
 //! ```text
 //!  events   [ block 0 ][ block 1 ][ block 2 ][ block 3 ][ block 4 ] ...   (batch_size events each)
@@ -19,9 +19,13 @@
 //!   `rand` generator per event, which costs a full seeding round per event and draws
 //!   sequentially, so a projected-away column would still have to be drawn.
 //! * [`Blocks`] hands subtask `i` of `p` the blocks `i, i + p, i + 2p, ...`, so each event is
-//!   generated exactly once whatever `p`.
+//!   generated exactly once whatever `p`; its position ([`Blocks::snapshot`]) lets a restore
+//!   at another parallelism ([`Blocks::restore`]) generate exactly the events not yet
+//!   generated (module `blocks`).
 //! * [`Throttle`] limits the wall-clock rate when the job asks for one.
 //! * [`Utf8Column`] builds a `Utf8` column straight into an offsets vector and a value buffer.
+
+mod blocks;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -30,6 +34,8 @@ use std::time::{Duration, Instant};
 use arrow::array::StringArray;
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use millstream_core::error::{Error, Result};
+
+pub(crate) use blocks::Blocks;
 
 /// The 64-bit golden ratio, splitmix64's increment.
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -156,90 +162,6 @@ pub(crate) fn fill_time_offsets(range: Range<u64>, rate: u64, out: &mut Vec<i64>
 /// Event-time offset `n * 1000 / rate` (ms) of one event.
 pub(crate) fn time_offset(n: u64, rate: u64) -> i64 {
     (u128::from(n) * 1000 / u128::from(rate.max(1))) as i64
-}
-
-/// The blocks of the event sequence one subtask generates: block `b` is events
-/// `[b * size, (b + 1) * size)`, and subtask `i` of `p` takes blocks `i, i + p, ...`.
-#[derive(Debug, Clone)]
-pub(crate) struct Blocks {
-    total: u64,
-    size: u64,
-    parallelism: u64,
-    /// Index of the current block.
-    block: u64,
-    /// Next event to generate within the current block.
-    cursor: u64,
-    /// End of the current block.
-    block_end: u64,
-    /// Events handed out so far.
-    generated: u64,
-}
-
-impl Blocks {
-    /// The blocks of `subtask` of `parallelism` over `total` events in blocks of `size`.
-    pub(crate) fn new(total: u64, size: usize, subtask: usize, parallelism: usize) -> Self {
-        let size = size.max(1) as u64;
-        let mut b = Blocks {
-            total,
-            size,
-            parallelism: parallelism.max(1) as u64,
-            block: subtask as u64,
-            cursor: 0,
-            block_end: 0,
-            generated: 0,
-        };
-        b.enter_block();
-        b
-    }
-
-    fn enter_block(&mut self) {
-        match self.block.checked_mul(self.size) {
-            Some(start) if start < self.total => {
-                self.cursor = start;
-                self.block_end = start.saturating_add(self.size).min(self.total);
-            }
-            _ => {
-                self.cursor = u64::MAX;
-                self.block_end = u64::MAX;
-            }
-        }
-    }
-
-    /// Whether every block of this subtask has been handed out.
-    pub(crate) fn is_done(&self) -> bool {
-        self.cursor == u64::MAX
-    }
-
-    /// Events left in the current block (0 when done).
-    pub(crate) fn left_in_block(&self) -> u64 {
-        if self.is_done() {
-            0
-        } else {
-            self.block_end - self.cursor
-        }
-    }
-
-    /// The next run of at most `max` consecutive events (never crossing a block end), or
-    /// `None` when done.
-    pub(crate) fn next_range(&mut self, max: u64) -> Option<Range<u64>> {
-        if self.is_done() || max == 0 {
-            return None;
-        }
-        let start = self.cursor;
-        let end = start + max.min(self.block_end - start);
-        self.generated += end - start;
-        self.cursor = end;
-        if end == self.block_end {
-            self.block = self.block.saturating_add(self.parallelism);
-            self.enter_block();
-        }
-        Some(start..end)
-    }
-
-    /// Events handed out so far.
-    pub(crate) fn generated(&self) -> u64 {
-        self.generated
-    }
 }
 
 /// Wall-clock rate limit of one subtask.
@@ -412,30 +334,6 @@ pub(crate) fn thread_cpu_secs() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blocks_cover_every_event_once() {
-        for p in 1..5 {
-            let mut seen = vec![0u32; 1003];
-            for i in 0..p {
-                let mut b = Blocks::new(1003, 10, i, p);
-                while let Some(r) = b.next_range(7) {
-                    for n in r {
-                        seen[n as usize] += 1;
-                    }
-                }
-                assert!(b.is_done());
-            }
-            assert!(seen.iter().all(|&c| c == 1), "p = {p}");
-        }
-    }
-
-    #[test]
-    fn unbounded_blocks_do_not_overflow() {
-        let mut b = Blocks::new(u64::MAX, 1 << 20, 3, 4);
-        let r = b.next_range(u64::MAX).unwrap();
-        assert_eq!(r, 3 << 20..4 << 20);
-    }
 
     #[test]
     fn time_offsets_match_division() {

@@ -18,8 +18,8 @@
 //!            └──────────── RecordBatch ────────────┘
 //!                              │  (the engine: operators, windows, state)
 //!                              ▼
-//!              CsvSinkFactory / JsonSinkFactory: part-<subtask>.csv, written hidden and
-//!              renamed on finish
+//!              CsvSinkFactory / JsonSinkFactory: hidden in-progress part files, renamed to
+//!              part-<attempt>-<subtask>-<seq>.csv by a two-phase commit
 //! ```
 //!
 //! | module | what |
@@ -41,17 +41,22 @@
 //! let mut source = bids.create(&ctx)?;
 //!
 //! let dir = std::env::temp_dir().join(format!("millstream-doc-{}", std::process::id()));
-//! let mut sink = CsvSinkFactory::new(&dir).create(0, 1)?;
+//! let csv = CsvSinkFactory::new(&dir);
+//! let mut sink = csv.create(0, 1)?;
 //! let mut rows = 0;
 //! while let SourcePoll::Batch(batch) = source.poll()? {
 //!     rows += batch.num_rows();
 //!     sink.write(&batch)?;
 //! }
+//! // What the runtime does at the end of a job: the two phases of the commit.
 //! sink.finish()?;
+//! if let Some(committable) = sink.prepare_commit(u64::MAX)? {
+//!     csv.commit(u64::MAX, &[committable])?;
+//! }
 //! assert_eq!(rows, 9_200);
-//! assert!(dir.join("part-0.csv").exists());
+//! assert_eq!(std::fs::read_dir(&dir)?.count(), 1); // part-<attempt>-0-0.csv
 //! # std::fs::remove_dir_all(&dir).ok();
-//! # Ok::<(), millstream_core::error::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![warn(missing_docs)]

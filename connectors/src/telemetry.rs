@@ -12,6 +12,9 @@
 //!      ──▶ ts = base + n*1000/rate − U[0, disorder_ms]   (− 10 × disorder_ms for late rows)
 //! ```
 //!
+//! A checkpoint records each subtask's block and next row; a restore at any parallelism
+//! generates exactly the rows no old subtask had generated.
+//!
 //! With a watermark delay of at least `disorder_ms`, exactly the `late_fraction` rows are late
 //! (give or take the ones that land behind the watermark anyway).
 
@@ -161,18 +164,42 @@ impl SourceFactory for TelemetrySource {
     }
 
     fn create(&self, ctx: &SourceContext) -> Result<Box<dyn Source>> {
-        Ok(Box::new(TelemetrySubtask {
+        let blocks = Blocks::new(
+            self.cfg.events,
+            ctx.batch.batch_size,
+            ctx.subtask,
+            ctx.parallelism,
+        );
+        Ok(Box::new(self.subtask(ctx, blocks)))
+    }
+
+    /// Resumes from the positions of every old subtask, as the Nexmark source does: new
+    /// subtask `t` of `p'` generates the rows `t (mod p')` no old subtask had generated.
+    ///
+    /// # Errors
+    /// [`Error::Connector`] for missing, unreadable or inconsistent positions.
+    fn restore(&self, ctx: &SourceContext, positions: &[Vec<u8>]) -> Result<Box<dyn Source>> {
+        let blocks = Blocks::restore(
+            &self.name(),
+            self.cfg.events,
+            ctx.subtask,
+            ctx.parallelism,
+            positions,
+        )?;
+        Ok(Box::new(self.subtask(ctx, blocks)))
+    }
+}
+
+impl TelemetrySource {
+    fn subtask(&self, ctx: &SourceContext, blocks: Blocks) -> TelemetrySubtask {
+        TelemetrySubtask {
             f: self.clone(),
-            blocks: Blocks::new(
-                self.cfg.events,
-                ctx.batch.batch_size,
-                ctx.subtask,
-                ctx.parallelism,
-            ),
+            blocks,
+            max_batch: ctx.batch.batch_size.max(1) as u64,
             throttle: Throttle::new(self.cfg.max_rate, ctx.parallelism, ctx.batch.max_delay),
             offsets: Vec::new(),
             late_threshold: threshold32(self.cfg.late_fraction),
-        }))
+        }
     }
 }
 
@@ -181,6 +208,8 @@ impl SourceFactory for TelemetrySource {
 struct TelemetrySubtask {
     f: TelemetrySource,
     blocks: Blocks,
+    /// Most rows per batch (the block size may differ after a restore).
+    max_batch: u64,
     throttle: Throttle,
     offsets: Vec<i64>,
     late_threshold: u64,
@@ -304,7 +333,7 @@ fn value(m: u64, host_u: f64, r: u64) -> f64 {
 
 impl Source for TelemetrySubtask {
     fn poll(&mut self) -> Result<SourcePoll> {
-        let want = self.blocks.left_in_block();
+        let want = self.blocks.left_in_block().min(self.max_batch);
         if want == 0 {
             return Ok(SourcePoll::End);
         }
@@ -320,6 +349,10 @@ impl Source for TelemetrySubtask {
 
     fn position(&self) -> u64 {
         self.blocks.generated()
+    }
+
+    fn snapshot_position(&mut self) -> Result<Vec<u8>> {
+        self.blocks.snapshot("telemetry")
     }
 }
 

@@ -25,6 +25,16 @@ pub struct Location {
     pub column: Option<String>,
 }
 
+impl Location {
+    /// A whole file.
+    pub fn file(path: &std::path::Path) -> Self {
+        Location {
+            source: path.display().to_string(),
+            ..Location::default()
+        }
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.source)?;

@@ -10,6 +10,7 @@ use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
 use millstream_connectors::NexmarkTable;
 use millstream_core::api::{DataStream, StreamExecutionEnvironment};
+use millstream_core::checkpoint::OperatorState;
 use millstream_core::expr::{col, lit};
 use millstream_core::operator::window::AggSpec;
 use millstream_core::operator::{factory, OpContext, Operator, Output};
@@ -215,6 +216,13 @@ fn tumble_count(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Resul
 const TEN_SECONDS_MS: i64 = 10_000;
 
 /// Keeps the bids that may still be the highest of their tumbling window (see [`q7`]).
+///
+/// **Checkpoint**: a non-keyed table [`RunningMaxFilter::STATE_TABLE`] with one row per
+/// window it tracks, `(window_start, max_price)` (both `Int64`), in its list order; restored
+/// as is, the filter drops exactly the rows an uninterrupted run drops. After a rescale the
+/// old subtasks' maxima are ignored and the filter starts empty: each new subtask sees other
+/// bids than any old one did, and an empty filter drops nothing it should keep (it only lets
+/// a few more rows through until its maxima build up again).
 struct RunningMaxFilter {
     size: i64,
     /// (window start, highest price seen) of the windows this subtask has seen recently.
@@ -223,6 +231,9 @@ struct RunningMaxFilter {
 }
 
 impl RunningMaxFilter {
+    /// Name of the state table.
+    const STATE_TABLE: &'static str = "window_max";
+
     fn new(size: i64) -> Self {
         RunningMaxFilter {
             size,
@@ -271,6 +282,42 @@ impl Operator for RunningMaxFilter {
         out.emit(filter_record_batch(&batch, &mask)?);
         Ok(())
     }
+
+    fn snapshot(&mut self, _checkpoint_id: u64, _ctx: &mut OpContext) -> Result<OperatorState> {
+        let starts = Int64Array::from_iter_values(self.maxes.iter().map(|m| m.0));
+        let maxes = Int64Array::from_iter_values(self.maxes.iter().map(|m| m.1));
+        let batch = RecordBatch::try_from_iter([
+            ("window_start", Arc::new(starts) as ArrayRef),
+            ("max_price", Arc::new(maxes) as ArrayRef),
+        ])?;
+        let mut state = OperatorState::new();
+        state.push_operator(Self::STATE_TABLE, batch);
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: OperatorState, _ctx: &mut OpContext) -> Result<()> {
+        let what = "q7 running-max prefilter: restore";
+        if let Some(t) = state
+            .tables
+            .iter()
+            .find(|t| t.name != Self::STATE_TABLE && t.num_rows() > 0)
+        {
+            return Err(Error::Schema(format!("{what}: unknown state table '{}'", t.name)));
+        }
+        self.maxes.clear();
+        if state.rescaled {
+            return Ok(());
+        }
+        let Some(t) = state.table(Self::STATE_TABLE) else {
+            return Ok(());
+        };
+        for b in &t.batches {
+            let starts = int64(b, "window_start")?.values();
+            let maxes = int64(b, "max_price")?.values();
+            self.maxes.extend(starts.iter().copied().zip(maxes.iter().copied()));
+        }
+        Ok(())
+    }
 }
 
 fn int64<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
@@ -295,4 +342,127 @@ fn replace_column(b: &RecordBatch, idx: usize, column: ArrayRef) -> Result<Recor
     let mut cols = b.columns().to_vec();
     cols[idx] = column;
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::TimestampMillisecondArray;
+    use millstream_core::checkpoint::testing::{
+        ipc_round_trip, restore_equivalence, run_steps, Step,
+    };
+    use millstream_core::operator::OutItem;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Random bids over many 10 s windows, with disorder and some bids exactly on window
+    /// starts, in random batches. `auction` is a unique row id.
+    fn bids(seed: u64) -> Vec<Step> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut steps = Vec::new();
+        let (mut clock, mut id) = (0i64, 0i64);
+        for _ in 0..60 {
+            let n = rng.random_range(1..20);
+            let mut rows = Vec::new();
+            for _ in 0..n {
+                id += 1;
+                clock += rng.random_range(0..400);
+                let t = if rng.random_bool(0.05) {
+                    clock - clock.rem_euclid(TEN_SECONDS_MS)
+                } else {
+                    clock - rng.random_range(0..3_000)
+                };
+                rows.push((id, rng.random_range(1..1_000), t));
+            }
+            let col = |f: fn(&(i64, i64, i64)) -> i64| -> Vec<i64> { rows.iter().map(f).collect() };
+            let b = RecordBatch::try_from_iter([
+                ("auction", Arc::new(Int64Array::from(col(|r| r.0))) as ArrayRef),
+                ("price", Arc::new(Int64Array::from(col(|r| r.1))) as ArrayRef),
+                ("bidder", Arc::new(Int64Array::from(col(|r| r.0 % 7))) as ArrayRef),
+                (
+                    "date_time",
+                    Arc::new(TimestampMillisecondArray::from(col(|r| r.2))) as ArrayRef,
+                ),
+            ])
+            .unwrap();
+            steps.push(Step::Batch(0, b));
+        }
+        steps.push(Step::End);
+        steps
+    }
+
+    /// The `auction` ids of every emitted row.
+    fn ids(items: &[OutItem]) -> Vec<i64> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                OutItem::Batch(_, b) => Some(int64(b, "auction").unwrap().values().to_vec()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    fn make() -> Result<Box<dyn Operator>> {
+        Ok(Box::new(RunningMaxFilter::new(TEN_SECONDS_MS)))
+    }
+
+    #[test]
+    fn q7_prefilter_restored_mid_stream_keeps_the_same_rows() {
+        let mut dropped = 0;
+        for seed in 0..4 {
+            let steps = bids(seed);
+            for cut in 0..=steps.len() {
+                let (whole, cut_run) = restore_equivalence(&make, &steps, cut, 1, 128)
+                    .unwrap_or_else(|e| panic!("seed {seed} cut {cut}: {e}"));
+                assert_eq!(ids(&whole), ids(&cut_run), "seed {seed} cut {cut}");
+            }
+            let total: usize = steps
+                .iter()
+                .map(|s| match s {
+                    Step::Batch(_, b) => b.num_rows(),
+                    _ => 0,
+                })
+                .sum();
+            let (whole, _) = restore_equivalence(&make, &steps, 0, 1, 128).unwrap();
+            dropped += total - ids(&whole).len();
+        }
+        assert!(dropped > 1000, "the filter drops rows: {dropped}");
+    }
+
+    #[test]
+    fn q7_prefilter_after_a_rescale_drops_nothing_it_would_keep() {
+        for seed in 10..14 {
+            let steps = bids(seed);
+            let cut = steps.len() / 2;
+            let run_restored = |rescaled: bool| {
+                let mut op = make().unwrap();
+                let mut ctx = OpContext::new(0, 1, 128);
+                run_steps(op.as_mut(), &mut ctx, &steps[..cut]).unwrap();
+                let mut state = ipc_round_trip(op.snapshot(1, &mut ctx).unwrap()).unwrap();
+                assert!(!state.is_empty(), "the filter tracks windows");
+                state.rescaled = rescaled;
+                let mut op = make().unwrap();
+                let mut ctx = OpContext::new(0, 2, 128);
+                op.restore(state, &mut ctx).unwrap();
+                ids(&run_steps(op.as_mut(), &mut ctx, &steps[cut..]).unwrap())
+            };
+            let exact = run_restored(false);
+            let rescaled = run_restored(true);
+            assert!(
+                exact.iter().all(|id| rescaled.contains(id)),
+                "seed {seed}: a rescaled restore keeps every row the exact one keeps"
+            );
+            assert!(rescaled.len() > exact.len(), "seed {seed}: and a few more");
+        }
+    }
+
+    #[test]
+    fn q7_prefilter_rejects_foreign_state() {
+        let mut op = make().unwrap();
+        let mut ctx = OpContext::new(0, 1, 128);
+        let mut state = OperatorState::new();
+        state.push_bytes("offsets", &[vec![1]]);
+        assert!(op.restore(state, &mut ctx).is_err());
+    }
 }

@@ -63,12 +63,15 @@ pub(crate) fn list_files(path: &Path, what: &str) -> Result<Vec<InputFile>> {
     Ok(out)
 }
 
-/// A nominal byte range of one input file.
+/// A nominal byte range of one input file: it owns the lines that start in `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ChunkSpec {
     pub(crate) file: usize,
     pub(crate) start: u64,
     pub(crate) end: u64,
+    /// The 1-based line number of the line starting exactly at `start`, when known (a
+    /// range resumed from a checkpoint); `None` makes the error path count it.
+    pub(crate) line: Option<u64>,
 }
 
 /// Cuts every file into ranges of `chunk_size` bytes (the last one of a file shorter).
@@ -83,6 +86,7 @@ pub(crate) fn plan_chunks(files: &[InputFile], chunk_size: usize) -> Vec<ChunkSp
                 file: i,
                 start,
                 end,
+                line: None,
             });
             start = end;
         }
@@ -103,6 +107,10 @@ pub(crate) struct Chunk {
     pub(crate) offset: u64,
     /// Nominal length of the chunk, for progress.
     pub(crate) nominal: u64,
+    /// Nominal end of the chunk in the file.
+    pub(crate) end: u64,
+    /// The line number of the line at `offset`, when the spec knew it.
+    pub(crate) line: Option<u64>,
 }
 
 /// Reads the lines of `spec` from `file`; skips the first line of a file when `skip_header`.
@@ -152,6 +160,9 @@ pub(crate) fn read_chunk(
         offset: from + begin as u64,
         data,
         nominal: spec.end - spec.start,
+        end: spec.end,
+        // A header is skipped only at offset 0, where no line number is ever recorded.
+        line: spec.line.filter(|_| spec.start > 0),
     })
 }
 

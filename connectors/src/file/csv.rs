@@ -195,6 +195,17 @@ impl SourceFactory for CsvSourceFactory {
     fn create(&self, ctx: &SourceContext) -> Result<Box<dyn Source>> {
         self.settings.create(Arc::new(self.format()?), ctx)
     }
+
+    /// Resumes after the last batch every old subtask returned; the remaining byte ranges
+    /// are shared out among the new subtasks, so each remaining line is read once.
+    ///
+    /// # Errors
+    /// [`Error::Connector`](millstream_core::error::Error::Connector) for missing,
+    /// unreadable or inconsistent positions or a file whose length changed.
+    fn restore(&self, ctx: &SourceContext, positions: &[Vec<u8>]) -> Result<Box<dyn Source>> {
+        self.settings
+            .restore(Arc::new(self.format()?), ctx, positions)
+    }
 }
 
 /// How to decode the CSV lines of one source.

@@ -106,6 +106,19 @@ impl SourceFactory for JsonSourceFactory {
         };
         self.settings.create(Arc::new(format), ctx)
     }
+
+    /// Resumes after the last batch every old subtask returned, as
+    /// [`CsvSourceFactory`](super::CsvSourceFactory) does.
+    ///
+    /// # Errors
+    /// [`Error::Connector`](millstream_core::error::Error::Connector) for missing,
+    /// unreadable or inconsistent positions or a file whose length changed.
+    fn restore(&self, ctx: &SourceContext, positions: &[Vec<u8>]) -> Result<Box<dyn Source>> {
+        let format = JsonFormat {
+            schema: self.output.clone(),
+        };
+        self.settings.restore(Arc::new(format), ctx, positions)
+    }
 }
 
 /// How to decode the JSON lines of one source.

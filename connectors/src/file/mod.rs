@@ -22,12 +22,18 @@
 //! counted then, so the fast path never counts lines. Records must not contain line breaks
 //! inside quoted fields (the chunks are cut at newlines).
 //!
-//! The sinks ([`CsvSinkFactory`], [`JsonSinkFactory`]) write one file per subtask into a
-//! directory, under a hidden in-progress name renamed to `part-<subtask>.<ext>` on finish.
+//! Checkpoints: a source subtask's position is the byte ranges it has not yet returned
+//! (module `position`); a restore at any parallelism shares them out so each remaining line
+//! is read once, and error messages keep absolute line numbers.
+//!
+//! The sinks ([`CsvSinkFactory`], [`JsonSinkFactory`]) write hidden in-progress part files
+//! into a directory and make them visible by a two-phase commit: closed at each checkpoint,
+//! renamed to `part-<attempt>-<subtask>-<seq>.<ext>` once it completes.
 
 mod chunks;
 mod csv;
 mod json;
+mod position;
 mod sink;
 mod source;
 #[cfg(test)]

@@ -1,20 +1,30 @@
-//! File sinks: one CSV or JSON-lines file per subtask in a directory.
+//! File sinks: CSV or JSON-lines part files in a directory, made visible by a two-phase
+//! commit (Flink's `FileSink`).
 //!
-//! Subtask `i` writes `.part-<i>.<ext>.inprogress` (hidden: Flink's `compare.py` and the file
-//! sources skip names starting with `.`) and renames it to `part-<i>.<ext>` in `finish`, so
-//! a reader never sees a half-written file:
+//! A subtask writes rows into a hidden in-progress file. At a checkpoint (and at the end of
+//! input) [`Sink::prepare_commit`] closes it and returns a committable naming it; the next
+//! row opens a new one. Only [`SinkFactory::commit`], run once the checkpoint is complete,
+//! renames a closed file to its visible name, so a reader listing the directory never sees
+//! a partial file or rows of a checkpoint that did not complete:
 //!
 //! ```text
-//!  write(batch) ─▶ arrow csv / json writer ─▶ BufWriter ─▶ .part-0.csv.inprogress
-//!  finish()     ─▶ flush ─▶ rename ─▶ part-0.csv
+//!  write(batch)          ─▶ arrow csv / json writer ─▶ .part-<attempt>-<subtask>-<seq>.csv.inprogress
+//!  prepare_commit(id)    ─▶ flush, sync, close      ─▶ committable {"files":[[hidden, visible]]}
+//!  commit(id, [c, ...])  ─▶ rename hidden ─▶ part-<attempt>-<subtask>-<seq>.csv   (idempotent)
+//!  abort_uncommitted()   ─▶ delete every .*.inprogress in the directory
 //! ```
+//!
+//! Hidden names start with `.` (Flink's `compare.py` and the file sources skip them). The
+//! attempt id is chosen when a subtask's sink is created (milliseconds since the epoch and
+//! random bits, in hex), so the files of a restarted attempt never collide with those a
+//! failed attempt left behind.
 //!
 //! The CSV format is what `../shared/flink/compare.py` reads: no header, minimal quoting,
 //! nulls as empty fields, `TIMESTAMP(3)` as `yyyy-MM-dd HH:mm:ss.SSS`, doubles in arrow's
 //! shortest round-trip form (compare.py compares doubles at 12 significant digits).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use arrow::error::ArrowError;
@@ -22,21 +32,39 @@ use arrow::json::writer::LineDelimited;
 use arrow::record_batch::RecordBatch;
 use millstream_core::connector::{Sink, SinkFactory};
 use millstream_core::error::{Error, Result};
+use serde::{Deserialize, Serialize};
 
 /// Timestamp layout of the file sinks, Flink's `TIMESTAMP(3)`.
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
 
-/// A [`SinkFactory`] writing `part-<subtask>.csv` files into a directory.
+/// Suffix of in-progress files.
+const IN_PROGRESS: &str = ".inprogress";
+
+/// A [`SinkFactory`] writing `part-<attempt>-<subtask>-<seq>.csv` files into a directory,
+/// visible once committed (see the [module docs](self)).
 ///
 /// # Example
-/// ```no_run
+/// ```
+/// use std::sync::Arc;
+/// use arrow::array::Int64Array;
+/// use arrow::record_batch::RecordBatch;
 /// use millstream_connectors::file::CsvSinkFactory;
 /// use millstream_core::connector::SinkFactory;
 ///
-/// let sink = CsvSinkFactory::new("out/q5");
+/// let dir = std::env::temp_dir().join(format!("millstream-sink-doc-{}", std::process::id()));
+/// let sink = CsvSinkFactory::new(&dir);
 /// let mut part = sink.create(0, 1)?;
-/// part.finish()?; // out/q5/part-0.csv now exists (empty)
-/// # Ok::<(), millstream_core::error::Error>(())
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1, 2])) as _)])?;
+/// part.write(&batch)?;
+/// part.finish()?;
+/// let committable = part.prepare_commit(u64::MAX)?.expect("rows were written");
+/// sink.commit(u64::MAX, &[committable])?; // now dir holds part-<attempt>-0-0.csv
+/// let names: Vec<String> = std::fs::read_dir(&dir)?
+///     .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+///     .collect::<std::io::Result<_>>()?;
+/// assert!(names.len() == 1 && names[0].starts_with("part-") && names[0].ends_with("-0-0.csv"));
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct CsvSinkFactory {
@@ -61,20 +89,21 @@ impl SinkFactory for CsvSinkFactory {
     }
 
     fn create(&self, subtask: usize, _parallelism: usize) -> Result<Box<dyn Sink>> {
-        let part = PartFile::create(&self.dir, subtask, "csv")?;
-        let writer = arrow::csv::WriterBuilder::new()
-            .with_header(false)
-            .with_timestamp_format(TIMESTAMP_FORMAT.to_string())
-            .build(part.open()?);
-        Ok(Box::new(CsvSink {
-            part,
-            writer: Some(writer),
-        }))
+        Ok(Box::new(PartSink::<CsvPart>::new(&self.dir, subtask)?))
+    }
+
+    fn commit(&self, _checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
+        commit_files(&self.dir, committables)
+    }
+
+    fn abort_uncommitted(&self) -> Result<()> {
+        abort_files(&self.dir)
     }
 }
 
-/// A [`SinkFactory`] writing `part-<subtask>.json` files (JSON lines, nulls written
-/// explicitly, timestamps as `"yyyy-MM-dd HH:mm:ss.SSS"`) into a directory.
+/// A [`SinkFactory`] writing `part-<attempt>-<subtask>-<seq>.json` files (JSON lines, nulls
+/// written explicitly, timestamps as `"yyyy-MM-dd HH:mm:ss.SSS"`) into a directory, visible
+/// once committed (see the [module docs](self)).
 #[derive(Debug, Clone)]
 pub struct JsonSinkFactory {
     dir: PathBuf,
@@ -98,112 +127,405 @@ impl SinkFactory for JsonSinkFactory {
     }
 
     fn create(&self, subtask: usize, _parallelism: usize) -> Result<Box<dyn Sink>> {
-        let part = PartFile::create(&self.dir, subtask, "json")?;
-        let writer = arrow::json::WriterBuilder::new()
+        Ok(Box::new(PartSink::<JsonPart>::new(&self.dir, subtask)?))
+    }
+
+    fn commit(&self, _checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
+        commit_files(&self.dir, committables)
+    }
+
+    fn abort_uncommitted(&self) -> Result<()> {
+        abort_files(&self.dir)
+    }
+}
+
+/// What [`Sink::prepare_commit`] returns: file names in the sink directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Committable {
+    /// `(hidden in-progress name, visible name)` of each closed file.
+    files: Vec<(String, String)>,
+}
+
+/// Renames the files of `committables` to their visible names; files already renamed are
+/// fine (a commit repeated after a crash).
+fn commit_files(dir: &Path, committables: &[Vec<u8>]) -> Result<()> {
+    let what = || format!("file sink '{}'", dir.display());
+    for bytes in committables {
+        let c: Committable = serde_json::from_slice(bytes).map_err(|e| Error::Connector {
+            connector: what(),
+            detail: format!("unreadable committable: {e}"),
+        })?;
+        for (hidden, visible) in &c.files {
+            for name in [hidden, visible] {
+                if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
+                    return Err(Error::Connector {
+                        connector: what(),
+                        detail: format!("committable names '{name}', not a file of the directory"),
+                    });
+                }
+            }
+            let (from, to) = (dir.join(hidden), dir.join(visible));
+            match std::fs::rename(&from, &to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if !to.exists() {
+                        return Err(Error::Connector {
+                            connector: what(),
+                            detail: format!(
+                                "cannot commit '{}': neither it nor '{hidden}' exists (the data is lost)",
+                                to.display()
+                            ),
+                        });
+                    }
+                }
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot rename '{}' to '{}'", from.display(), to.display()),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+    if !committables.is_empty() {
+        sync_dir(dir);
+    }
+    Ok(())
+}
+
+/// Deletes every in-progress file (`.*.inprogress`) of the sink directory.
+fn abort_files(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("cannot list '{}'", dir.display()), e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("cannot list '{}'", dir.display()), e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(IN_PROGRESS) {
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("cannot delete '{}'", path.display()), e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes renames in `dir` durable. Best effort: not every platform can sync a directory.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// An id for one sink instance, unique across attempts: milliseconds since the epoch (so
+/// names sort by attempt) and 16 random bits (two instances in the same millisecond).
+fn attempt_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    format!("{ms:011x}{:04x}", rand::random::<u16>())
+}
+
+/// One file format of the part sink.
+trait PartFormat: Send + 'static {
+    /// An open arrow writer.
+    type Writer: Send;
+    /// File name extension.
+    const EXT: &'static str;
+    /// A writer over `out`.
+    fn open(out: BufWriter<File>) -> Self::Writer;
+    /// Writes one batch.
+    fn write(w: &mut Self::Writer, batch: &RecordBatch) -> Result<(), ArrowError>;
+    /// Ends the file and gives the buffered output back.
+    fn close(w: Self::Writer) -> Result<BufWriter<File>, ArrowError>;
+}
+
+/// CSV part files.
+struct CsvPart;
+
+impl PartFormat for CsvPart {
+    type Writer = arrow::csv::Writer<BufWriter<File>>;
+    const EXT: &'static str = "csv";
+
+    fn open(out: BufWriter<File>) -> Self::Writer {
+        arrow::csv::WriterBuilder::new()
+            .with_header(false)
+            .with_timestamp_format(TIMESTAMP_FORMAT.to_string())
+            .build(out)
+    }
+
+    fn write(w: &mut Self::Writer, batch: &RecordBatch) -> Result<(), ArrowError> {
+        w.write(batch)
+    }
+
+    fn close(w: Self::Writer) -> Result<BufWriter<File>, ArrowError> {
+        Ok(w.into_inner())
+    }
+}
+
+/// JSON-lines part files.
+struct JsonPart;
+
+impl PartFormat for JsonPart {
+    type Writer = arrow::json::Writer<BufWriter<File>, LineDelimited>;
+    const EXT: &'static str = "json";
+
+    fn open(out: BufWriter<File>) -> Self::Writer {
+        arrow::json::WriterBuilder::new()
             .with_explicit_nulls(true)
             .with_timestamp_format(TIMESTAMP_FORMAT.to_string())
-            .build::<_, LineDelimited>(part.open()?);
-        Ok(Box::new(JsonSink {
-            part,
-            writer: Some(writer),
-        }))
+            .build::<_, LineDelimited>(out)
+    }
+
+    fn write(w: &mut Self::Writer, batch: &RecordBatch) -> Result<(), ArrowError> {
+        w.write(batch)
+    }
+
+    fn close(mut w: Self::Writer) -> Result<BufWriter<File>, ArrowError> {
+        w.finish()?;
+        Ok(w.into_inner())
     }
 }
 
-/// The in-progress and final names of one part file.
-#[derive(Debug)]
-struct PartFile {
-    hidden: PathBuf,
-    visible: PathBuf,
+/// The open in-progress file of a subtask.
+struct OpenPart<W> {
+    hidden: String,
+    visible: String,
+    writer: W,
 }
 
-impl PartFile {
-    fn create(dir: &Path, subtask: usize, ext: &str) -> Result<Self> {
+/// One subtask of a file sink.
+struct PartSink<F: PartFormat> {
+    dir: PathBuf,
+    subtask: usize,
+    attempt: String,
+    /// Number of the next part file.
+    seq: u64,
+    open: Option<OpenPart<F::Writer>>,
+    finished: bool,
+}
+
+impl<F: PartFormat> PartSink<F> {
+    fn new(dir: &Path, subtask: usize) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("cannot create '{}'", dir.display()), e))?;
-        Ok(PartFile {
-            hidden: dir.join(format!(".part-{subtask}.{ext}.inprogress")),
-            visible: dir.join(format!("part-{subtask}.{ext}")),
-        })
-    }
-
-    fn open(&self) -> Result<BufWriter<File>> {
-        let f = File::create(&self.hidden)
-            .map_err(|e| Error::io(format!("cannot create '{}'", self.hidden.display()), e))?;
-        Ok(BufWriter::with_capacity(1 << 20, f))
-    }
-
-    /// Flushes `out` and gives the file its visible name.
-    fn commit(&self, mut out: BufWriter<File>) -> Result<()> {
-        let ctx = || format!("cannot write '{}'", self.hidden.display());
-        out.flush().map_err(|e| Error::io(ctx(), e))?;
-        drop(out);
-        std::fs::rename(&self.hidden, &self.visible).map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot rename '{}' to '{}'",
-                    self.hidden.display(),
-                    self.visible.display()
-                ),
-                e,
-            )
+        Ok(PartSink {
+            dir: dir.to_path_buf(),
+            subtask,
+            attempt: attempt_id(),
+            seq: 0,
+            open: None,
+            finished: false,
         })
     }
 
     /// An arrow write error, with the path when it is an I/O error.
-    fn error(&self, e: ArrowError) -> Error {
+    fn error(&self, name: &str, e: ArrowError) -> Error {
         match e {
-            ArrowError::IoError(_, io) => {
-                Error::io(format!("cannot write '{}'", self.hidden.display()), io)
-            }
+            ArrowError::IoError(_, io) => Error::io(
+                format!("cannot write '{}'", self.dir.join(name).display()),
+                io,
+            ),
             other => Error::Arrow(other),
         }
     }
 
-    fn finished(&self) -> Error {
-        Error::Internal(format!("'{}' written after finish", self.visible.display()))
-    }
-}
-
-/// One subtask of [`CsvSinkFactory`].
-struct CsvSink {
-    part: PartFile,
-    writer: Option<arrow::csv::Writer<BufWriter<File>>>,
-}
-
-impl Sink for CsvSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let w = self.writer.as_mut().ok_or_else(|| self.part.finished())?;
-        w.write(batch).map_err(|e| self.part.error(e))
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        match self.writer.take() {
-            Some(w) => self.part.commit(w.into_inner()),
-            None => Ok(()),
+    /// The open part file, opening the next one if none is.
+    fn part(&mut self) -> Result<&mut OpenPart<F::Writer>> {
+        if self.open.is_none() {
+            let visible = format!(
+                "part-{}-{}-{}.{}",
+                self.attempt,
+                self.subtask,
+                self.seq,
+                F::EXT
+            );
+            let hidden = format!(".{visible}{IN_PROGRESS}");
+            let path = self.dir.join(&hidden);
+            let f = File::create(&path)
+                .map_err(|e| Error::io(format!("cannot create '{}'", path.display()), e))?;
+            self.seq += 1;
+            self.open = Some(OpenPart {
+                hidden,
+                visible,
+                writer: F::open(BufWriter::with_capacity(1 << 20, f)),
+            });
         }
+        self.open
+            .as_mut()
+            .ok_or_else(|| Error::Internal("file sink: no open part file".into()))
     }
 }
 
-/// One subtask of [`JsonSinkFactory`].
-struct JsonSink {
-    part: PartFile,
-    writer: Option<arrow::json::Writer<BufWriter<File>, LineDelimited>>,
-}
-
-impl Sink for JsonSink {
+impl<F: PartFormat> Sink for PartSink<F> {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let w = self.writer.as_mut().ok_or_else(|| self.part.finished())?;
-        w.write(batch).map_err(|e| self.part.error(e))
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        match self.writer.take() {
-            Some(mut w) => {
-                w.finish().map_err(|e| self.part.error(e))?;
-                self.part.commit(w.into_inner())
+        if self.finished {
+            return Err(Error::Internal(format!(
+                "file sink '{}' subtask {} written after finish",
+                self.dir.display(),
+                self.subtask
+            )));
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let part = self.part()?;
+        match F::write(&mut part.writer, batch) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let name = part.hidden.clone();
+                Err(self.error(&name, e))
             }
-            None => Ok(()),
         }
+    }
+
+    /// Marks the end of input; the rows become visible through
+    /// [`Sink::prepare_commit`] and [`SinkFactory::commit`], never here.
+    fn finish(&mut self) -> Result<()> {
+        self.finished = true;
+        Ok(())
+    }
+
+    /// Closes the open part file (flushed and synced to disk) and returns its names; `None`
+    /// when nothing was written since the last call.
+    fn prepare_commit(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<u8>>> {
+        let Some(part) = self.open.take() else {
+            return Ok(None);
+        };
+        let path = self.dir.join(&part.hidden);
+        let ctx = || format!("cannot write '{}'", path.display());
+        let out = F::close(part.writer).map_err(|e| self.error(&part.hidden, e))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io(ctx(), e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(ctx(), e))?;
+        let c = Committable {
+            files: vec![(part.hidden, part.visible)],
+        };
+        serde_json::to_vec(&c)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("file sink: cannot serialize committable: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(values: &[i64]) -> RecordBatch {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)])),
+            vec![Arc::new(Int64Array::from(values.to_vec()))],
+        )
+        .unwrap()
+    }
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The text of every visible file of `dir`, in name order.
+    fn visible_text(dir: &Path) -> String {
+        names(dir)
+            .iter()
+            .filter(|n| !n.starts_with('.'))
+            .map(|n| std::fs::read_to_string(dir.join(n)).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn rows_become_visible_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("nested/out");
+        let factory = CsvSinkFactory::new(&out);
+        let mut sink = factory.create(1, 2).unwrap();
+        assert_eq!(sink.prepare_commit(1).unwrap(), None, "nothing written");
+        sink.write(&batch(&[1, 2])).unwrap();
+        let hidden = names(&out);
+        assert_eq!(hidden.len(), 1);
+        assert!(hidden[0].starts_with(".part-") && hidden[0].ends_with("-1-0.csv.inprogress"));
+        let c1 = sink.prepare_commit(1).unwrap().unwrap();
+        assert_eq!(sink.prepare_commit(1).unwrap(), None, "nothing new");
+        // Rows after the checkpoint go to a new file.
+        sink.write(&batch(&[3])).unwrap();
+        sink.write(&batch(&[])).unwrap();
+        sink.finish().unwrap();
+        assert!(matches!(sink.write(&batch(&[4])), Err(Error::Internal(_))));
+        let c2 = sink.prepare_commit(u64::MAX).unwrap().unwrap();
+        assert_eq!(visible_text(&out), "", "nothing visible before commit");
+
+        factory.commit(1, &[c1.clone()]).unwrap();
+        assert_eq!(visible_text(&out), "1\n2\n");
+        // Committing again (after a crash) is fine.
+        factory.commit(1, &[c1]).unwrap();
+        factory.commit(2, &[c2]).unwrap();
+        assert_eq!(visible_text(&out), "1\n2\n3\n");
+        let all = names(&out);
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|n| n.starts_with("part-")), "{all:?}");
+        assert!(all[0].ends_with("-1-0.csv") && all[1].ends_with("-1-1.csv"));
+    }
+
+    #[test]
+    fn abort_deletes_uncommitted_files_and_attempts_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let factory = JsonSinkFactory::new(dir.path());
+        let mut failed = factory.create(0, 1).unwrap();
+        failed.write(&batch(&[1])).unwrap();
+        let prepared = failed.prepare_commit(7).unwrap().unwrap();
+        failed.write(&batch(&[2])).unwrap();
+        // The restarted attempt: commit what the checkpoint holds, drop the rest.
+        let mut again = factory.create(0, 1).unwrap();
+        factory.commit(7, &[prepared]).unwrap();
+        factory.abort_uncommitted().unwrap();
+        assert_eq!(visible_text(dir.path()), "{\"x\":1}\n");
+        assert!(names(dir.path()).iter().all(|n| !n.starts_with('.')));
+        again.write(&batch(&[2])).unwrap();
+        let c = again.prepare_commit(8).unwrap().unwrap();
+        factory.commit(8, &[c]).unwrap();
+        let all = names(dir.path());
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_ne!(all[0], all[1]);
+        assert_eq!(visible_text(dir.path()).lines().count(), 2);
+        // Aborting a directory that does not exist is fine.
+        JsonSinkFactory::new(dir.path().join("none"))
+            .abort_uncommitted()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_committable_whose_file_is_gone_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let factory = CsvSinkFactory::new(dir.path());
+        let mut sink = factory.create(0, 1).unwrap();
+        sink.write(&batch(&[1])).unwrap();
+        let c = sink.prepare_commit(1).unwrap().unwrap();
+        factory.abort_uncommitted().unwrap();
+        let err = factory.commit(1, &[c]).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot commit") && err.contains("-0-0.csv"),
+            "{err}"
+        );
+        let bad = factory.commit(1, &[b"nope".to_vec()]).unwrap_err();
+        assert!(bad.to_string().contains("unreadable committable"), "{bad}");
+        let escape = br#"{"files":[["../x",".y"]]}"#.to_vec();
+        assert!(factory.commit(1, &[escape]).is_err());
     }
 }

@@ -7,6 +7,10 @@
 //! single bad lines. That costs `O(bad lines × log batch_size)` decodes, so a file with a few
 //! bad rows in `Skip` or `SideOutput` mode keeps most of its speed. Each bad line is then
 //! diagnosed by the format (which column, what value) and located (absolute line number).
+//!
+//! For checkpoints a subtask keeps the list of its chunks and how many it has taken from the
+//! read-ahead thread, so its position is the input after the last batch `poll` returned (see
+//! the `position` module), whatever the read-ahead thread has read beyond it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +26,7 @@ use millstream_core::connector::{error_rows_schema, Source, SourceContext, Sourc
 use millstream_core::error::{Error, Location, Result};
 
 use super::chunks::{
-    list_files, newlines_before, plan_chunks, spawn_reader, Chunk, InputFile, Reader,
+    list_files, newlines_before, plan_chunks, spawn_reader, Chunk, ChunkSpec, InputFile, Reader,
 };
 use super::OnError;
 
@@ -147,22 +151,54 @@ impl FileSettings {
         format: Arc<F>,
         ctx: &SourceContext,
     ) -> Result<Box<dyn Source>> {
-        let files = Arc::new(list_files(&self.path, self.what)?);
+        let files = list_files(&self.path, self.what)?;
         let p = ctx.parallelism.max(1);
         let specs = plan_chunks(&files, self.chunk_size)
             .into_iter()
             .skip(ctx.subtask)
             .step_by(p)
             .collect();
+        self.start(format, ctx, files, specs)
+    }
+
+    /// Creates subtask `ctx.subtask` resuming from the positions of every old subtask: it
+    /// reads its share of what no old subtask had returned (see the `position` module).
+    pub(crate) fn restore<F: LineFormat>(
+        &self,
+        format: Arc<F>,
+        ctx: &SourceContext,
+        positions: &[Vec<u8>],
+    ) -> Result<Box<dyn Source>> {
+        let (files, specs) = super::position::restore(
+            self.what,
+            positions,
+            self.chunk_size,
+            ctx.subtask,
+            ctx.parallelism,
+        )?;
+        self.start(format, ctx, files, specs)
+    }
+
+    fn start<F: LineFormat>(
+        &self,
+        format: Arc<F>,
+        ctx: &SourceContext,
+        files: Vec<InputFile>,
+        specs: Vec<ChunkSpec>,
+    ) -> Result<Box<dyn Source>> {
+        let files = Arc::new(files);
         let reader = spawn_reader(
             files.clone(),
-            specs,
+            specs.clone(),
             self.has_header,
             format!("{} {}", self.what, ctx.subtask),
         )?;
         Ok(Box::new(FileSource {
             format,
+            what: self.what,
             files,
+            specs,
+            taken: 0,
             reader,
             on_error: self.on_error,
             bad_rows: self.bad_rows.clone(),
@@ -196,7 +232,13 @@ struct ErrorRows {
 /// One subtask of a file source.
 struct FileSource<F: LineFormat> {
     format: Arc<F>,
+    /// `csv source`, `json source`.
+    what: &'static str,
     files: Arc<Vec<InputFile>>,
+    /// The chunks of this subtask, in reading order (the read-ahead thread reads them).
+    specs: Vec<ChunkSpec>,
+    /// Chunks received from the read-ahead thread: `specs[taken - 1]` is the current one.
+    taken: usize,
     reader: Reader,
     on_error: OnError,
     bad_rows: Arc<AtomicU64>,
@@ -335,11 +377,12 @@ impl<F: LineFormat> Source for FileSource<F> {
                 match self.reader.chunks.recv_timeout(Duration::from_millis(20)) {
                     Ok(chunk) => {
                         let chunk = chunk?;
+                        self.taken += 1;
                         self.current = Some(Current {
                             pos: chunk.begin,
+                            line_mark: chunk.line.map(|l| (chunk.begin, l)),
                             chunk,
                             decoder: None,
-                            line_mark: None,
                         });
                     }
                     // The read-ahead thread is behind: let the task do other work meanwhile.
@@ -396,6 +439,36 @@ impl<F: LineFormat> Source for FileSource<F> {
                 .current
                 .as_ref()
                 .map_or(0, |c| (c.pos - c.chunk.begin) as u64)
+    }
+
+    /// The rest of the current chunk from the line after the last batch, then the chunks
+    /// not started (those read ahead included).
+    fn snapshot_position(&mut self) -> Result<Vec<u8>> {
+        let rest = self.current.as_ref().and_then(|cur| {
+            let data = &cur.chunk.data;
+            let mut pos = cur.pos;
+            // Decoders stop right after a record, maybe before its line break: resume at
+            // the next line (the bytes skipped are the line's end).
+            if pos > cur.chunk.begin && pos < data.len() && data[pos - 1] != b'\n' {
+                pos = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i + 1);
+            }
+            let start = cur.chunk.offset + (pos - cur.chunk.begin) as u64;
+            if pos >= data.len() || start >= cur.chunk.end {
+                return None;
+            }
+            let line = cur
+                .line_mark
+                .filter(|(m, _)| *m <= pos)
+                .map(|(m, l)| l + memchr::memchr_iter(b'\n', &data[m..pos]).count() as u64);
+            Some(ChunkSpec {
+                file: cur.chunk.file,
+                start,
+                end: cur.chunk.end,
+                line: line.filter(|_| start > 0),
+            })
+        });
+        let unstarted = self.specs.iter().skip(self.taken).copied();
+        super::position::encode(self.what, &self.files, rest.into_iter().chain(unstarted))
     }
 
     fn take_error_rows(&mut self) -> Option<RecordBatch> {

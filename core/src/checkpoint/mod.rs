@@ -14,11 +14,19 @@
 //! ```
 //!
 //! * [`state`]: what operators hand over ([`OperatorState`]) and get back on restore.
+//! * [`config`]: checkpoint, restore and restart settings.
+//! * [`manifest`], [`storage`]: the on-disk layout, writing, verification and pruning.
 //! * [`testing`]: a harness that checks an operator's restore against an uninterrupted run.
 
+pub mod config;
+pub mod manifest;
 pub mod state;
+pub mod storage;
 pub mod testing;
 
+pub use config::{CheckpointConfig, CheckpointMode, RestartStrategy, RestoreFrom};
+pub use manifest::{Manifest, SnapshotKind};
+pub use storage::{CheckpointStore, LoadedCheckpoint, SubtaskSnapshot, WriteStats};
 pub use state::{
     filter_key_groups, key_groups_of, OperatorState, StateFiles, StateTable, KEY_GROUP_COLUMN,
 };

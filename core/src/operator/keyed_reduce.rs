@@ -6,7 +6,10 @@
 //! `T` per key). Every input row emits the updated value of its key, so the output has
 //! exactly one row per input row, in input order (WordCount prints rolling counts). Within
 //! a batch the values of touched keys are cached and written back once. Per row: one serde
-//! conversion each way and `f`; per distinct key of a batch: one state read and write.
+//! conversion each way and `f`; per distinct key of a batch: one state read and write. The
+//! backend is of the job's kind ([`OpContext::state_backend`]); on a barrier it adds itself
+//! to the snapshot under `"backend"` ([`StateBackend::snapshot_into`]) and a restore keeps
+//! the key groups of the subtask's range.
 //!
 //! **[`KeyedAggregate`]** (Flink SQL's non-windowed `GROUP BY` with mini-batch, as an
 //! upsert stream): keys map to dense group ids through a
@@ -20,7 +23,11 @@
 //! Work per batch is `O(rows + touched groups)` (state gathered with `interleave`); dead
 //! state rows are compacted once they outnumber live ones, `O(groups)` amortized over as
 //! many updates. This columnar state is snapshotted as Arrow IPC, not through the byte
-//! backend.
+//! backend: on a barrier, one keyed table `"groups"` with a row per key (the key columns,
+//! then every aggregate's state columns `s0, s1, ...`), filed by the key's key group
+//! (`O(groups)`, one gather). A restore keeps the rows of this subtask's key groups; they
+//! are interned when the first batch binds the input schema, so the next update of a
+//! restored key continues its rolling value exactly.
 //!
 //! Neither operator uses event time: watermarks pass through, nothing is emitted on a
 //! watermark or at the end of input, and no row is late.
@@ -38,9 +45,10 @@ use millstream_kernels::group::GroupIndexer;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::process::{ensure_backend, KeyEncoder};
+use super::process::{ensure_backend, KeyEncoder, BACKEND_STATE};
 use super::{OpContext, Operator, Output};
 use crate::batch::column_index;
+use crate::checkpoint::{filter_key_groups, key_groups_of, OperatorState};
 use crate::error::{Error, Result};
 use crate::state::keyed::{decode, encode};
 use crate::state::StateBackend;
@@ -48,6 +56,10 @@ use crate::typed::{from_batch, to_batch, RecordSchema};
 
 /// Name of the keyed-state table holding the reduced values.
 const REDUCE_TABLE: &str = "reduce";
+/// Label of the state backend instances of [`KeyedReduce`].
+const LABEL: &str = "keyed-reduce";
+/// Name of the group table of a [`KeyedAggregate`] snapshot.
+const GROUP_STATE: &str = "groups";
 
 /// Rolling reduce per key: emits the updated reduced value for every input row (Flink
 /// `KeyedStream.reduce`).
@@ -90,7 +102,8 @@ where
         })
     }
 
-    /// Keep state in `backend` instead of a memory backend.
+    /// Keep state in `backend` instead of one of the job's kind (it must hold the key groups
+    /// of the subtask this instance runs as).
     pub fn with_state_backend(mut self, backend: Box<dyn StateBackend>) -> Self {
         self.backend = Some(backend);
         self
@@ -113,8 +126,18 @@ where
     F: FnMut(T, T) -> Result<T> + Send + 'static,
 {
     fn open(&mut self, ctx: &mut OpContext) -> Result<()> {
-        ensure_backend(&mut self.backend, ctx);
+        ensure_backend(&mut self.backend, ctx, LABEL)?;
         Ok(())
+    }
+
+    fn snapshot(&mut self, _checkpoint_id: u64, ctx: &mut OpContext) -> Result<OperatorState> {
+        let mut state = OperatorState::new();
+        ensure_backend(&mut self.backend, ctx, LABEL)?.snapshot_into(BACKEND_STATE, &mut state)?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: OperatorState, ctx: &mut OpContext) -> Result<()> {
+        ensure_backend(&mut self.backend, ctx, LABEL)?.restore_from(BACKEND_STATE, &state)
     }
 
     fn on_batch(
@@ -129,7 +152,7 @@ where
         }
         let keyed = self.keys.encode(&batch, ctx.max_parallelism)?;
         let values: Vec<T> = from_batch(&batch)?;
-        let backend = ensure_backend(&mut self.backend, ctx);
+        let backend = ensure_backend(&mut self.backend, ctx, LABEL)?;
         let table = backend.register_table(REDUCE_TABLE)?;
         // The current value of each key touched by this batch, written back once.
         let mut current: HashMap<&[u8], (usize, T), ahash::RandomState> = HashMap::default();
@@ -209,6 +232,9 @@ pub struct KeyedAggregate {
     group_ids: Vec<u32>,
     /// Global group id -> local id in the current batch (`u32::MAX`: untouched).
     local_of: Vec<u32>,
+    /// Restored group rows (key groups, then key and state columns), interned once the
+    /// first batch binds the input schema.
+    restored: Vec<(Vec<u32>, RecordBatch)>,
 }
 
 impl KeyedAggregate {
@@ -238,6 +264,7 @@ impl KeyedAggregate {
             bound: None,
             group_ids: Vec::new(),
             local_of: Vec::new(),
+            restored: Vec::new(),
         })
     }
 
@@ -307,6 +334,58 @@ fn gather_state(
 }
 
 impl Bound {
+    /// Number of state columns over all aggregates.
+    fn width(&self) -> usize {
+        self.aggs.iter().map(|a| a.width).sum()
+    }
+
+    /// Every group as one row: the key columns, then the state columns `s0, s1, ...`.
+    fn groups_batch(&self) -> Result<RecordBatch> {
+        let mut columns = self.groups.emit_keys()?;
+        let locs: Vec<(usize, usize)> = self
+            .loc
+            .iter()
+            .map(|&(c, r)| (c as usize, r as usize))
+            .collect();
+        let mut fields: Vec<Field> = columns
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| Field::new(f.name(), c.data_type().clone(), true))
+            .collect();
+        let state = gather_state(&self.chunks, &locs, self.width())?;
+        for (i, c) in state.iter().enumerate() {
+            fields.push(Field::new(format!("s{i}"), c.data_type().clone(), true));
+        }
+        columns.extend(state);
+        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    }
+
+    /// Intern restored group rows (key columns, then state columns) as a new chunk.
+    fn load(&mut self, rows: &RecordBatch) -> Result<()> {
+        let nk = self.key_idx.len();
+        if rows.num_columns() != nk + self.width() {
+            return Err(Error::Internal(format!(
+                "keyed aggregate: restored state has {} columns, expected {} key and {} state columns (was the job changed?)",
+                rows.num_columns(),
+                nk,
+                self.width()
+            )));
+        }
+        let mut ids = Vec::with_capacity(rows.num_rows());
+        self.groups.intern(&rows.columns()[..nk], &mut ids)?;
+        let chunk = u32::try_from(self.chunks.len())
+            .map_err(|_| Error::Internal("keyed aggregate: too many state chunks".into()))?;
+        self.chunks.push(rows.columns()[nk..].to_vec());
+        if self.loc.len() < self.groups.num_groups() {
+            self.loc.resize(self.groups.num_groups(), (0, 0));
+        }
+        for (row, &g) in ids.iter().enumerate() {
+            self.loc[g as usize] = (chunk, row as u32);
+        }
+        self.stored_rows += rows.num_rows();
+        Ok(())
+    }
+
     /// Rewrite the state of every group into one chunk, in group order.
     fn compact(&mut self) -> Result<()> {
         let locs: Vec<(usize, usize)> = self
@@ -325,7 +404,51 @@ impl Bound {
     }
 }
 
+impl KeyedAggregate {
+    /// Intern the restored rows, once bound.
+    fn load_restored(&mut self) -> Result<()> {
+        if let Some(b) = self.bound.as_mut() {
+            for (_, rows) in self.restored.drain(..) {
+                let _ = (b.width(), rows); // MUTANT
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Operator for KeyedAggregate {
+    fn snapshot(&mut self, _checkpoint_id: u64, ctx: &mut OpContext) -> Result<OperatorState> {
+        let mut state = OperatorState::new();
+        for (kgs, rows) in &self.restored {
+            state.push_keyed(GROUP_STATE, kgs.clone(), rows)?;
+        }
+        if let Some(b) = self.bound.as_ref().filter(|b| b.groups.num_groups() > 0) {
+            let rows = b.groups_batch()?;
+            let keys = &rows.columns()[..b.key_idx.len()];
+            let kgs = key_groups_of(keys, ctx.max_parallelism)?;
+            state.push_keyed(GROUP_STATE, kgs, &rows)?;
+        }
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: OperatorState, ctx: &mut OpContext) -> Result<()> {
+        let Some(table) = state.table(GROUP_STATE) else {
+            return Ok(());
+        };
+        for b in filter_key_groups(table, ctx.key_group_range())? {
+            let kgs = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<UInt32Array>()
+                .ok_or_else(|| Error::Internal("keyed aggregate: malformed state".into()))?
+                .values()
+                .to_vec();
+            let rows = b.project(&(1..b.num_columns()).collect::<Vec<_>>())?;
+            self.restored.push((kgs, rows));
+        }
+        self.load_restored()
+    }
+
     fn on_batch(
         &mut self,
         _input: usize,
@@ -338,6 +461,7 @@ impl Operator for KeyedAggregate {
         }
         if self.bound.is_none() {
             self.bound = Some(self.bind(&batch)?);
+            self.load_restored()?;
         }
         let Some(b) = self.bound.as_mut() else {
             return Err(Error::Internal("keyed aggregate not bound".into()));
@@ -423,195 +547,4 @@ impl Operator for KeyedAggregate {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use arrow::array::{AsArray, Int64Array, StringArray};
-    use arrow::datatypes::Int64Type;
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
-    use serde::Deserialize;
-
-    use super::*;
-    use crate::operator::OutItem;
-
-    fn batches(out: &Output) -> Vec<RecordBatch> {
-        out.items()
-            .iter()
-            .filter_map(|i| match i {
-                OutItem::Batch(0, b) => Some(b.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    struct WordCount {
-        word: String,
-        count: i64,
-    }
-
-    fn wc(word: &str, count: i64) -> WordCount {
-        WordCount {
-            word: word.into(),
-            count,
-        }
-    }
-
-    #[test]
-    fn keyed_reduce_emits_rolling_values() {
-        let mut op = KeyedReduce::new(vec!["word".into()], |a: WordCount, b: WordCount| {
-            Ok(WordCount {
-                word: a.word,
-                count: a.count + b.count,
-            })
-        })
-        .unwrap();
-        let mut ctx = OpContext::new(0, 1, 128);
-        op.open(&mut ctx).unwrap();
-        let schema = RecordSchema::<WordCount>::of().unwrap();
-        let mut out = Output::new();
-        let b1 = to_batch(&schema, &[wc("a", 1), wc("b", 1), wc("a", 1)]).unwrap();
-        let b2 = to_batch(&schema, &[wc("b", 1), wc("a", 5)]).unwrap();
-        op.on_batch(0, b1, &mut ctx, &mut out).unwrap();
-        op.on_batch(0, b2, &mut ctx, &mut out).unwrap();
-        let rows: Vec<WordCount> = batches(&out)
-            .iter()
-            .flat_map(|b| from_batch::<WordCount>(b).unwrap())
-            .collect();
-        assert_eq!(
-            rows,
-            vec![wc("a", 1), wc("b", 1), wc("a", 2), wc("b", 2), wc("a", 7)]
-        );
-        assert_eq!(op.state_backend().unwrap().num_entries(), 2);
-        assert_eq!(op.output_schema().field(1).name(), "count");
-    }
-
-    #[test]
-    fn keyed_reduce_propagates_user_errors() {
-        let mut op = KeyedReduce::new(vec!["word".into()], |_: WordCount, _: WordCount| {
-            Err(Error::User("nope".into()))
-        })
-        .unwrap();
-        let mut ctx = OpContext::new(0, 1, 128);
-        let schema = RecordSchema::<WordCount>::of().unwrap();
-        let b = to_batch(&schema, &[wc("a", 1), wc("a", 1)]).unwrap();
-        let e = op.on_batch(0, b, &mut ctx, &mut Output::new()).unwrap_err();
-        assert!(matches!(e, Error::User(_)));
-        assert!(KeyedReduce::new(vec![], |a: WordCount, _| Ok(a)).is_err());
-    }
-
-    /// Oracle value of one aggregate over a key's values (in arrival order).
-    #[derive(Debug, Default, Clone)]
-    struct Oracle {
-        rows: i64,
-        values: Vec<i64>,
-    }
-
-    #[test]
-    fn keyed_aggregate_matches_oracle() {
-        let kinds = [
-            (AggKind::Count, None, "cnt"),
-            (AggKind::CountNonNull, Some("v"), "cnt_v"),
-            (AggKind::Sum, Some("v"), "sum"),
-            (AggKind::Min, Some("v"), "min"),
-            (AggKind::Max, Some("v"), "max"),
-            (AggKind::Avg, Some("v"), "avg"),
-            (AggKind::First, Some("v"), "first"),
-            (AggKind::Last, Some("v"), "last"),
-        ];
-        for seed in 0..5u64 {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let aggs = kinds
-                .iter()
-                .map(|(k, c, n)| (*k, c.map(String::from), n.to_string()))
-                .collect();
-            let mut op = KeyedAggregate::new(vec!["k".into(), "s".into()], aggs).unwrap();
-            let mut ctx = OpContext::new(0, 1, 128);
-            let mut oracle: BTreeMap<(i64, String), Oracle> = BTreeMap::new();
-            for _ in 0..40 {
-                let n = rng.random_range(1..60);
-                let k: Vec<i64> = (0..n).map(|_| rng.random_range(0..12)).collect();
-                let s: Vec<String> = (0..n)
-                    .map(|_| ["x", "y"][rng.random_range(0..2)].to_string())
-                    .collect();
-                let v: Vec<Option<i64>> = (0..n)
-                    .map(|_| rng.random_bool(0.8).then(|| rng.random_range(-100..100)))
-                    .collect();
-                let batch = RecordBatch::try_from_iter([
-                    ("k", Arc::new(Int64Array::from(k.clone())) as ArrayRef),
-                    ("s", Arc::new(StringArray::from(s.clone())) as ArrayRef),
-                    ("v", Arc::new(Int64Array::from(v.clone())) as ArrayRef),
-                ])
-                .unwrap();
-                for i in 0..n {
-                    let o = oracle.entry((k[i], s[i].clone())).or_default();
-                    o.rows += 1;
-                    o.values.extend(v[i]);
-                }
-                let mut out = Output::new();
-                op.on_batch(0, batch, &mut ctx, &mut out).unwrap();
-                let got = batches(&out);
-                assert_eq!(got.len(), 1);
-                let got = &got[0];
-                let distinct: std::collections::BTreeSet<_> = k.iter().zip(&s).collect();
-                assert_eq!(got.num_rows(), distinct.len(), "one row per touched key");
-                let col = |name: &str| {
-                    got.column_by_name(name)
-                        .unwrap()
-                        .as_primitive::<Int64Type>()
-                        .clone()
-                };
-                let keys = got.column(0).as_primitive::<Int64Type>();
-                let strs = got.column(1).as_string::<i32>();
-                for r in 0..got.num_rows() {
-                    let o = &oracle[&(keys.value(r), strs.value(r).to_string())];
-                    let opt = |name: &str| {
-                        let c = col(name);
-                        c.is_valid(r).then(|| c.value(r))
-                    };
-                    let vals = &o.values;
-                    assert_eq!(opt("cnt"), Some(o.rows));
-                    assert_eq!(opt("cnt_v"), Some(vals.len() as i64));
-                    assert_eq!(
-                        opt("sum"),
-                        (!vals.is_empty()).then(|| vals.iter().sum::<i64>())
-                    );
-                    assert_eq!(opt("min"), vals.iter().min().copied());
-                    assert_eq!(opt("max"), vals.iter().max().copied());
-                    assert_eq!(
-                        opt("avg"),
-                        (!vals.is_empty()).then(|| vals.iter().sum::<i64>() / vals.len() as i64)
-                    );
-                    assert_eq!(opt("first"), vals.first().copied());
-                    assert_eq!(opt("last"), vals.last().copied());
-                }
-            }
-            assert_eq!(op.num_groups(), oracle.len());
-            assert!(
-                op.state_rows() <= 2 * oracle.len(),
-                "compaction bounds dead state"
-            );
-        }
-    }
-
-    #[test]
-    fn keyed_aggregate_rejects_missing_inputs() {
-        assert!(KeyedAggregate::new(vec![], vec![]).is_err());
-        assert!(
-            KeyedAggregate::new(vec!["k".into()], vec![(AggKind::Sum, None, "s".into())]).is_err()
-        );
-        let mut op = KeyedAggregate::new(
-            vec!["nope".into()],
-            vec![(AggKind::Count, None, "c".into())],
-        )
-        .unwrap();
-        let batch =
-            RecordBatch::try_from_iter([("k", Arc::new(Int64Array::from(vec![1])) as ArrayRef)])
-                .unwrap();
-        let e = op
-            .on_batch(0, batch, &mut OpContext::new(0, 1, 128), &mut Output::new())
-            .unwrap_err();
-        assert!(e.to_string().contains("unknown column 'nope'"), "{e}");
-    }
-}
+mod tests;

@@ -22,9 +22,16 @@
 //! Rows are not dropped for being late: a process function sees every row (as in Flink) and
 //! can compare `timestamp()` with `current_watermark()` itself.
 //!
-//! **State kept.** Keyed state lives in a [`StateBackend`] (default [`MemoryStateBackend`]
-//! over this subtask's [`KeyGroupRange`]); timers in two [`TimerQueue`]s of (key group, key).
-//! Checkpointing will snapshot both per key group.
+//! **State kept.** Keyed state lives in a [`StateBackend`] over this subtask's
+//! [`KeyGroupRange`], of the job's kind ([`OpContext::state_backend`]: memory by default,
+//! or RocksDB); timers in two [`TimerQueue`]s of (key group, key).
+//!
+//! **On a barrier** ([`Operator::snapshot`]) the backend adds itself under `"backend"`
+//! ([`StateBackend::snapshot_into`]: a keyed table, or RocksDB files) and the timers go in
+//! the keyed table `"timers"` (`domain: UInt8` 0 = event, 1 = processing; `time: Int64`;
+//! `key: Binary`), filed by each timer's key group. [`Operator::restore`] keeps the key
+//! groups of this subtask's range from both, so a job resumes at another parallelism;
+//! restored processing-time timers are requested again.
 //!
 //! **Complexity.** Per row: one serde conversion, one hash of the key columns (vectorized
 //! per batch), and the user function's state accesses (`O(log n)` each in the memory
@@ -36,11 +43,17 @@ use arrow::row::{RowConverter, Rows, SortField};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, UInt8Array};
+use arrow::datatypes::{DataType, Field, Schema};
+
 use super::{OpContext, Operator, Output};
 use crate::batch::column_index;
+use crate::checkpoint::{filter_key_groups, OperatorState};
 use crate::error::{Error, Result};
 use crate::state::{
-    KeyGroupRange, KeyScope, ListState, MapState, MemoryStateBackend, StateBackend, ValueState,
+    create_backend, KeyGroupRange, KeyScope, ListState, MapState, StateBackend, ValueState,
 };
 use crate::time::{TimerQueue, Watermark};
 use crate::typed::{from_batch, to_batch, RecordSchema};
@@ -319,18 +332,99 @@ impl KeyEncoder {
     }
 }
 
-/// The backend of a subtask, created on first use if none was given.
+/// The backend of a subtask, created on first use if none was given: of the job's kind
+/// (`ctx.state_backend`), over the subtask's key groups, labelled `{label}-{subtask}`.
 pub(crate) fn ensure_backend<'b>(
     backend: &'b mut Option<Box<dyn StateBackend>>,
     ctx: &OpContext,
-) -> &'b mut dyn StateBackend {
-    backend
-        .get_or_insert_with(|| {
-            let range =
-                KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask);
-            Box::new(MemoryStateBackend::new(range))
-        })
-        .as_mut()
+    label: &str,
+) -> Result<&'b mut dyn StateBackend> {
+    if backend.is_none() {
+        let range = KeyGroupRange::for_subtask(ctx.max_parallelism, ctx.parallelism, ctx.subtask);
+        let label = format!("{label}-{}", ctx.subtask);
+        *backend = Some(create_backend(&ctx.state_backend, range, &label)?);
+    }
+    match backend {
+        Some(b) => Ok(b.as_mut()),
+        None => Err(Error::Internal("state backend not created".into())),
+    }
+}
+
+/// Name of the backend's part of an operator snapshot.
+pub(crate) const BACKEND_STATE: &str = "backend";
+/// Name of the timer table of a [`KeyedProcess`] snapshot.
+const TIMER_STATE: &str = "timers";
+/// Label of the state backend instances of [`KeyedProcess`].
+const LABEL: &str = "keyed-process";
+
+impl Timers {
+    /// Every timer as a keyed table (see the module docs), with the key group of each.
+    fn to_batch(&self) -> Result<(Vec<u32>, RecordBatch)> {
+        let mut kgs = Vec::new();
+        let mut domains = Vec::new();
+        let mut times = Vec::new();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for (domain, queue) in [(0u8, &self.event), (1, &self.processing)] {
+            // TimerQueue has no iterator: drain a copy, O(timers) per checkpoint.
+            for (time, key) in queue.clone().pop_due(i64::MAX) {
+                kgs.push(u32::try_from(key.key_group).map_err(|_| {
+                    Error::Internal(format!("timer key group {} too large", key.key_group))
+                })?);
+                domains.push(domain);
+                times.push(time);
+                keys.push(key.key);
+            }
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("domain", DataType::UInt8, false),
+            Field::new("time", DataType::Int64, false),
+            Field::new("key", DataType::Binary, false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt8Array::from(domains)),
+            Arc::new(Int64Array::from(times)),
+            Arc::new(BinaryArray::from_iter_values(keys.iter())),
+        ];
+        Ok((kgs, RecordBatch::try_new(schema, columns)?))
+    }
+
+    /// Register the timers of `state`'s timer table whose key group is in `range`.
+    fn restore(&mut self, state: &OperatorState, range: KeyGroupRange) -> Result<()> {
+        let Some(table) = state.table(TIMER_STATE) else {
+            return Ok(());
+        };
+        let bad = || Error::Internal("keyed process: malformed timer state".into());
+        for b in filter_key_groups(table, range)? {
+            let column = |i: usize| b.columns().get(i).ok_or_else(bad);
+            let kgs = column(0)?
+                .as_any()
+                .downcast_ref::<arrow::array::UInt32Array>()
+                .ok_or_else(bad)?;
+            let domains = column(1)?
+                .as_any()
+                .downcast_ref::<UInt8Array>()
+                .ok_or_else(bad)?;
+            let times = column(2)?
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(bad)?;
+            let keys = column(3)?
+                .as_any()
+                .downcast_ref::<BinaryArray>()
+                .ok_or_else(bad)?;
+            for i in 0..b.num_rows() {
+                let key = TimerKey {
+                    key_group: kgs.value(i) as usize,
+                    key: keys.value(i).to_vec(),
+                };
+                match domains.value(i) {
+                    0 => self.event.register(times.value(i), key),
+                    _ => self.processing.register(times.value(i), key),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs a [`KeyedProcessFunction`] on a keyed stream.
@@ -361,7 +455,7 @@ impl<F: KeyedProcessFunction> KeyedProcess<F> {
         })
     }
 
-    /// Keep state in `backend` instead of a [`MemoryStateBackend`] (it must hold the key
+    /// Keep state in `backend` instead of one of the job's kind (it must hold the key
     /// groups of the subtask this instance runs as).
     pub fn with_state_backend(mut self, backend: Box<dyn StateBackend>) -> Self {
         self.backend = Some(backend);
@@ -402,7 +496,7 @@ impl<F: KeyedProcessFunction> KeyedProcess<F> {
         watermark: i64,
         ctx: &OpContext,
     ) -> Result<()> {
-        let backend = ensure_backend(&mut self.backend, ctx);
+        let backend = ensure_backend(&mut self.backend, ctx, LABEL)?;
         loop {
             let queue = match domain {
                 TimeDomain::EventTime => &mut self.timers.event,
@@ -428,7 +522,26 @@ impl<F: KeyedProcessFunction> KeyedProcess<F> {
 
 impl<F: KeyedProcessFunction> Operator for KeyedProcess<F> {
     fn open(&mut self, ctx: &mut OpContext) -> Result<()> {
-        ensure_backend(&mut self.backend, ctx);
+        ensure_backend(&mut self.backend, ctx, LABEL)?;
+        Ok(())
+    }
+
+    fn snapshot(&mut self, _checkpoint_id: u64, ctx: &mut OpContext) -> Result<OperatorState> {
+        let mut state = OperatorState::new();
+        ensure_backend(&mut self.backend, ctx, LABEL)?.snapshot_into(BACKEND_STATE, &mut state)?;
+        let (kgs, timers) = self.timers.to_batch()?;
+        state.push_keyed(TIMER_STATE, kgs, &timers)?;
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: OperatorState, ctx: &mut OpContext) -> Result<()> {
+        let backend = ensure_backend(&mut self.backend, ctx, LABEL)?;
+        backend.restore_from(BACKEND_STATE, &state)?;
+        let range = backend.key_group_range();
+        let _ = range; // MUTANT self.timers.restore(&state, range)?;
+        if let Some(t) = self.timers.processing.next_time() {
+            ctx.request_processing_time(t);
+        }
         Ok(())
     }
 
@@ -453,7 +566,7 @@ impl<F: KeyedProcessFunction> Operator for KeyedProcess<F> {
         };
         let records: Vec<F::In> = from_batch(&batch)?;
         let watermark = ctx.watermark.0;
-        let backend = ensure_backend(&mut self.backend, ctx);
+        let backend = ensure_backend(&mut self.backend, ctx, LABEL)?;
         for (i, record) in records.into_iter().enumerate() {
             let timestamp = times
                 .as_ref()
@@ -491,274 +604,4 @@ impl<F: KeyedProcessFunction> Operator for KeyedProcess<F> {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde::Deserialize;
-
-    use super::*;
-    use crate::operator::OutItem;
-
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    struct Ev {
-        k: String,
-        ts: i64,
-        v: i64,
-    }
-
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    struct Out {
-        k: String,
-        what: String,
-        n: i64,
-    }
-
-    fn out(k: &str, what: &str, n: i64) -> Out {
-        Out {
-            k: k.into(),
-            what: what.into(),
-            n,
-        }
-    }
-
-    /// Sums per key, remembers values (list) and their counts (map); an event-time timer
-    /// 10 ms after each row reports; a negative value asks for a processing-time timer.
-    struct Fun;
-
-    impl KeyedProcessFunction for Fun {
-        type In = Ev;
-        type Out = Out;
-
-        fn process_element(
-            &mut self,
-            e: Ev,
-            ctx: &mut ProcessContext<'_>,
-            out: &mut Vec<Out>,
-        ) -> Result<()> {
-            ctx.value_state::<String>("key")?.update(&e.k)?;
-            let mut sum = ctx.value_state::<i64>("sum")?;
-            let s = sum.value()?.unwrap_or(0) + e.v;
-            sum.update(&s)?;
-            ctx.list_state::<i64>("seen")?.add(&e.v)?;
-            let mut counts = ctx.map_state::<i64, i64>("counts")?;
-            let c = counts.get(&e.v)?.unwrap_or(0);
-            counts.put(&e.v, &(c + 1))?;
-            let t = ctx.timestamp().expect("time column given");
-            ctx.register_event_time_timer(t + 10);
-            if e.v == 100 {
-                ctx.delete_event_time_timer(t + 10);
-            }
-            if e.v < 0 {
-                ctx.register_processing_time_timer(1_000);
-                ctx.register_processing_time_timer(5_000);
-                ctx.delete_processing_time_timer(5_000);
-            }
-            out.push(Out {
-                k: e.k,
-                what: "elem".into(),
-                n: s,
-            });
-            Ok(())
-        }
-
-        fn on_timer(
-            &mut self,
-            t: i64,
-            domain: TimeDomain,
-            ctx: &mut ProcessContext<'_>,
-            out: &mut Vec<Out>,
-        ) -> Result<()> {
-            assert_eq!(ctx.timestamp(), Some(t));
-            let k = ctx
-                .value_state::<String>("key")?
-                .value()?
-                .expect("key stored");
-            match domain {
-                TimeDomain::EventTime => {
-                    let sum = ctx.value_state::<i64>("sum")?.value()?.unwrap_or(0);
-                    let seen = ctx.list_state::<i64>("seen")?.get()?;
-                    let mut counts = ctx.map_state::<i64, i64>("counts")?.entries()?;
-                    counts.sort();
-                    out.push(Out {
-                        k,
-                        what: format!(
-                            "event@{t} wm={} seen={seen:?} counts={counts:?}",
-                            ctx.current_watermark()
-                        ),
-                        n: sum,
-                    });
-                    if t == 15 {
-                        // Due within the same watermark: fires in this call, after 15.
-                        ctx.register_event_time_timer(16);
-                    }
-                }
-                TimeDomain::ProcessingTime => {
-                    ctx.value_state::<i64>("sum")?.clear()?;
-                    ctx.list_state::<i64>("seen")?.clear()?;
-                    ctx.map_state::<i64, i64>("counts")?.clear()?;
-                    out.push(Out {
-                        k,
-                        what: "proc".into(),
-                        n: t,
-                    });
-                }
-            }
-            Ok(())
-        }
-    }
-
-    fn ev(k: &str, ts: i64, v: i64) -> Ev {
-        Ev { k: k.into(), ts, v }
-    }
-
-    fn rows(o: &Output) -> Vec<Out> {
-        o.items()
-            .iter()
-            .flat_map(|i| match i {
-                OutItem::Batch(0, b) => from_batch::<Out>(b).unwrap(),
-                _ => Vec::new(),
-            })
-            .collect()
-    }
-
-    fn feed(op: &mut KeyedProcess<Fun>, ctx: &mut OpContext, events: &[Ev]) -> Vec<Out> {
-        let b = to_batch(&RecordSchema::<Ev>::of().unwrap(), events).unwrap();
-        let mut o = Output::new();
-        op.on_batch(0, b, ctx, &mut o).unwrap();
-        rows(&o)
-    }
-
-    fn watermark(op: &mut KeyedProcess<Fun>, ctx: &mut OpContext, wm: i64) -> Output {
-        ctx.watermark = Watermark(wm);
-        let mut o = Output::new();
-        op.on_watermark(Watermark(wm), ctx, &mut o).unwrap();
-        o
-    }
-
-    #[test]
-    fn state_and_timers() {
-        let mut op = KeyedProcess::new(vec!["k".into()], Some("ts".into()), Fun).unwrap();
-        assert_eq!(op.output_schema().field(1).name(), "what");
-        let mut ctx = OpContext::new(0, 1, 128);
-        op.open(&mut ctx).unwrap();
-        let got = feed(
-            &mut op,
-            &mut ctx,
-            &[
-                ev("a", 1, 1),
-                ev("b", 2, 2),
-                ev("a", 5, 3),
-                ev("b", 2, 0),
-                ev("c", 3, 100),
-            ],
-        );
-        assert_eq!(
-            got,
-            vec![
-                out("a", "elem", 1),
-                out("b", "elem", 2),
-                out("a", "elem", 4),
-                out("b", "elem", 2),
-                out("c", "elem", 100)
-            ]
-        );
-        // (11, a), (12, b) registered twice, (15, a); c's was deleted.
-        assert_eq!(op.pending_timers(), (3, 0));
-        assert_eq!(ctx.processing_timer(), None);
-
-        let o = watermark(&mut op, &mut ctx, 11);
-        assert_eq!(
-            rows(&o),
-            vec![out(
-                "a",
-                "event@11 wm=11 seen=[1, 3] counts=[(1, 1), (3, 1)]",
-                4
-            )]
-        );
-        assert!(
-            matches!(o.items().last(), Some(OutItem::Watermark(Watermark(11)))),
-            "timer output, then the watermark"
-        );
-
-        let got = feed(&mut op, &mut ctx, &[ev("a", 20, -1), ev("a", 21, 3)]);
-        assert_eq!(got, vec![out("a", "elem", 3), out("a", "elem", 6)]);
-        assert_eq!(
-            ctx.processing_timer(),
-            Some(1_000),
-            "earliest processing-time timer requested"
-        );
-        assert_eq!(op.pending_timers(), (4, 1));
-
-        let o = watermark(&mut op, &mut ctx, 100);
-        let what: Vec<(String, String)> = rows(&o).into_iter().map(|r| (r.k, r.what)).collect();
-        assert_eq!(
-            what,
-            vec![
-                (
-                    "b".into(),
-                    "event@12 wm=100 seen=[2, 0] counts=[(0, 1), (2, 1)]".into()
-                ),
-                (
-                    "a".into(),
-                    "event@15 wm=100 seen=[1, 3, -1, 3] counts=[(-1, 1), (1, 1), (3, 2)]".into()
-                ),
-                (
-                    "a".into(),
-                    "event@16 wm=100 seen=[1, 3, -1, 3] counts=[(-1, 1), (1, 1), (3, 2)]".into()
-                ),
-                (
-                    "a".into(),
-                    "event@30 wm=100 seen=[1, 3, -1, 3] counts=[(-1, 1), (1, 1), (3, 2)]".into()
-                ),
-                (
-                    "a".into(),
-                    "event@31 wm=100 seen=[1, 3, -1, 3] counts=[(-1, 1), (1, 1), (3, 2)]".into()
-                ),
-            ]
-        );
-        assert_eq!(op.pending_timers(), (0, 1));
-
-        // The task clears the request before calling back.
-        assert_eq!(ctx.take_processing_timer(), Some(1_000));
-        let mut o = Output::new();
-        op.on_processing_time(999, &mut ctx, &mut o).unwrap();
-        assert!(o.is_empty(), "not due yet");
-        assert_eq!(ctx.take_processing_timer(), Some(1_000), "asked again");
-        op.on_processing_time(1_500, &mut ctx, &mut o).unwrap();
-        assert_eq!(rows(&o), vec![out("a", "proc", 1_000)]);
-        assert_eq!(ctx.processing_timer(), None, "5000 was deleted");
-        assert_eq!(op.pending_timers(), (0, 0));
-
-        // a's sum, list and map were cleared; the key values and b's and c's state remain.
-        let backend = op.state_backend().unwrap();
-        // key: a b c; sum: b c; seen: b c; counts: b (2 values) c (1 value)
-        assert_eq!(backend.num_entries(), 3 + 2 + 2 + 3);
-        let mut o = Output::new();
-        op.on_end(&mut ctx, &mut o).unwrap();
-        assert!(o.is_empty());
-    }
-
-    #[test]
-    fn keys_are_checked_against_the_subtask_range() {
-        // Parallelism 4: subtask 0 owns key groups [0, 32); some key lands elsewhere.
-        let mut op = KeyedProcess::new(vec!["k".into()], None, Fun).unwrap();
-        let mut ctx = OpContext::new(0, 4, 128);
-        op.open(&mut ctx).unwrap();
-        let events: Vec<Ev> = (0..64).map(|i| ev(&format!("key{i}"), 0, 1)).collect();
-        let b = to_batch(&RecordSchema::<Ev>::of().unwrap(), &events).unwrap();
-        let e = op.on_batch(0, b, &mut ctx, &mut Output::new()).unwrap_err();
-        assert!(
-            e.to_string().contains("outside this subtask's range"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn missing_columns_are_plan_errors() {
-        assert!(KeyedProcess::new(vec![], None, Fun).is_err());
-        let mut op = KeyedProcess::new(vec!["nope".into()], None, Fun).unwrap();
-        let b = to_batch(&RecordSchema::<Ev>::of().unwrap(), &[ev("a", 1, 1)]).unwrap();
-        let e = op
-            .on_batch(0, b, &mut OpContext::new(0, 1, 128), &mut Output::new())
-            .unwrap_err();
-        assert!(e.to_string().contains("unknown column 'nope'"), "{e}");
-    }
-}
+pub(crate) mod tests;

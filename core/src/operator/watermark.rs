@@ -6,14 +6,29 @@
 //! no batch arrived for that long (processing time). Upstream watermarks are swallowed: this
 //! operator is the stream's one source of event-time progress, except the final
 //! `Watermark::MAX` of a bounded input, which it forwards.
+//!
+//! State: the maximum event time seen and the last watermark emitted, snapshotted as one
+//! non-keyed row (`watermark_assigner`: `max_ts: Int64, emitted: Int64`). Restored at the
+//! same parallelism it goes on emitting exactly what an uninterrupted run would; after a
+//! rescale it takes the minimum of the old subtasks' values, so the restored watermark never
+//! passes a value some old subtask had not reached, and no row becomes late that was not.
+//! Idleness is processing-time state and starts afresh.
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, Int64Array};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use arrow::record_batch::RecordBatch;
 use millstream_kernels::window::{as_i64_values, min_max_i64};
 
 use super::{OpContext, Operator, Output};
 use crate::batch::column_index;
-use crate::error::Result;
+use crate::checkpoint::OperatorState;
+use crate::error::{Error, Result};
 use crate::time::{Watermark, WatermarkStrategy};
+
+/// Name of the assigner's non-keyed state table.
+const STATE_TABLE: &str = "watermark_assigner";
 
 /// Emits watermarks following a [`WatermarkStrategy`].
 pub struct WatermarkAssigner {
@@ -77,6 +92,61 @@ impl Operator for WatermarkAssigner {
         if wm == Watermark::MAX && self.emitted < wm {
             self.emitted = wm;
             out.emit_watermark(wm);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, _: u64, _: &mut OpContext) -> Result<OperatorState> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("max_ts", DataType::Int64, false),
+            Field::new("emitted", DataType::Int64, false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![self.max_ts])),
+            Arc::new(Int64Array::from(vec![self.emitted.0])),
+        ];
+        let mut state = OperatorState::new();
+        state.push_operator(STATE_TABLE, RecordBatch::try_new(schema, columns)?);
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: OperatorState, _: &mut OpContext) -> Result<()> {
+        // One row at the same parallelism; one per old subtask after a rescale, where the
+        // minimum is the safe choice. Either way: the minimum of each column.
+        let mut found: Option<(i64, i64)> = None;
+        for table in &state.tables {
+            if table.name != STATE_TABLE || table.keyed {
+                return Err(Error::Data {
+                    location: crate::error::Location {
+                        source: "watermark assigner checkpoint".into(),
+                        ..Default::default()
+                    },
+                    detail: format!("unexpected state table '{}'", table.name),
+                });
+            }
+            for b in &table.batches {
+                let col = |i: usize| {
+                    b.columns()
+                        .get(i)
+                        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+                        .ok_or_else(|| Error::Data {
+                            location: crate::error::Location {
+                                source: format!("watermark assigner checkpoint table '{STATE_TABLE}'"),
+                                column: Some(i.to_string()),
+                                ..Default::default()
+                            },
+                            detail: "expected an Int64 column".into(),
+                        })
+                };
+                let (max_ts, emitted) = (col(0)?, col(1)?);
+                for (&m, &e) in max_ts.values().iter().zip(emitted.values().iter()) {
+                    found = Some(found.map_or((m, e), |(fm, fe)| (fm.min(m), fe.min(e))));
+                }
+            }
+        }
+        if let Some((max_ts, emitted)) = found {
+            self.max_ts = max_ts;
+            self.emitted = Watermark(emitted);
         }
         Ok(())
     }

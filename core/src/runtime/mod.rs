@@ -18,6 +18,8 @@
 //! returns the first real error.
 
 mod channel;
+mod coordinator;
+mod restore;
 mod task;
 
 use std::sync::atomic::AtomicBool;
@@ -27,15 +29,24 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 pub use channel::ChannelStats;
+pub use coordinator::{CheckpointStats, JobControl, SAVEPOINT_REQUEST_FILE};
 pub use task::JobProgress;
 
 use self::channel::OutputEdge;
-use self::task::{ChainedOp, InputChannel, Task, TaskReport};
-use crate::batch::{BatchConfig, StreamEvent};
-use crate::connector::SourceContext;
+use self::coordinator::{commit_all, Coordinator, CoordinatorReport, JobShape, TaskMessage};
+use self::restore::Restorer;
+use self::task::{ChainedOp, InputChannel, Task, TaskCheckpointing, TaskReport, TaskRestore};
+use crate::batch::{Barrier, BatchConfig, StreamEvent};
+use crate::checkpoint::manifest::{Manifest, NodeManifest, SubtaskManifest, MANIFEST_VERSION};
+use crate::checkpoint::{
+    CheckpointConfig, CheckpointMode, CheckpointStore, LoadedCheckpoint, RestartStrategy,
+    RestoreFrom, SnapshotKind,
+};
+use crate::connector::{SinkFactoryRef, SourceContext};
 use crate::error::{Error, Result};
 use crate::operator::{OpContext, OperatorInit, OperatorMetrics, Output};
 use crate::plan::{JobGraph, NodeKind, Partitioning, PhysicalPlan};
+use crate::state::StateBackendKind;
 
 /// Settings of one job run.
 #[derive(Debug, Clone)]
@@ -52,6 +63,19 @@ pub struct JobConfig {
     pub chaining: bool,
     /// Live counters, shared with whoever watches the job.
     pub progress: Arc<JobProgress>,
+    /// Periodic checkpoints; `None` disables them (sinks still commit at the end).
+    pub checkpoint: Option<CheckpointConfig>,
+    /// Where the job starts from.
+    pub restore: RestoreFrom,
+    /// What happens when a task fails.
+    pub restart: RestartStrategy,
+    /// Where keyed state lives.
+    pub state_backend: StateBackendKind,
+    /// Savepoint requests and results, shared with the program.
+    pub control: Arc<JobControl>,
+    /// Rows per second of wall time each source node may produce (spread over its
+    /// subtasks); `None` for no limit.
+    pub source_max_rate: Option<u64>,
 }
 
 impl Default for JobConfig {
@@ -63,6 +87,12 @@ impl Default for JobConfig {
             batch: BatchConfig::default(),
             chaining: true,
             progress: Arc::new(JobProgress::new()),
+            checkpoint: None,
+            restore: RestoreFrom::Nothing,
+            restart: RestartStrategy::None,
+            state_backend: StateBackendKind::Memory,
+            control: Arc::new(JobControl::new()),
+            source_max_rate: None,
         }
     }
 }
@@ -93,6 +123,18 @@ pub struct JobResult {
     pub channels: Vec<ChannelStats>,
     /// The physical plan that ran, as text.
     pub plan: String,
+    /// Checkpoints and savepoints completed (over all attempts).
+    pub checkpoints: Vec<CheckpointStats>,
+    /// Checkpoints aborted (timeout, a task finished or failed first).
+    pub checkpoints_aborted: u64,
+    /// Restarts after task failures.
+    pub restarts: u32,
+    /// The checkpoint the job first started from.
+    pub restored_from: Option<std::path::PathBuf>,
+    /// Id of the last commit of the sinks' output (the final one when the job ended).
+    pub final_checkpoint_id: u64,
+    /// The checkpoint to restore from said the job had already finished: nothing ran.
+    pub already_finished: bool,
 }
 
 impl JobResult {
@@ -126,61 +168,324 @@ impl JobResult {
 
 /// Plan and run a job graph to completion (a bounded job) or until it fails.
 ///
+/// With checkpointing configured, the job snapshots its state periodically; a task failure
+/// restarts it from the latest completed checkpoint under [`JobConfig::restart`]; sinks
+/// commit their output when a checkpoint completes and at the end.
+///
 /// # Errors
-/// The first error of any task, wrapped with the operator and subtask it came from.
+/// The first error of any task, wrapped with the operator and subtask it came from, once
+/// the restart strategy gives up; an unusable checkpoint to restore from.
 pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobResult> {
     let plan = crate::plan::plan(graph, config.parallelism, config.chaining)?;
     let started = Instant::now();
-    let tasks = build_tasks(&plan, config)?;
-    let cancel = tasks.first().map(|t| t.cancel.clone());
+    let committers: Vec<(usize, SinkFactoryRef)> = plan
+        .graph
+        .nodes
+        .iter()
+        .filter_map(|n| n.committer.as_ref().map(|c| (n.id.0, c.0.clone())))
+        .collect();
+    let store_dir = config.checkpoint.as_ref().map(|c| c.dir.clone());
+    let warn = &mut |m: String| eprintln!("warning: {m}");
+    let mut restore: Option<LoadedCheckpoint> = match &config.restore {
+        RestoreFrom::Nothing => None,
+        RestoreFrom::Path(p) => Some(LoadedCheckpoint::load(p)?),
+        RestoreFrom::Latest => match &store_dir {
+            Some(d) => CheckpointStore::open(d)?.latest_valid(warn)?,
+            None => {
+                return Err(Error::Plan(
+                    "restoring the latest checkpoint needs a checkpoint directory".into(),
+                ))
+            }
+        },
+    };
+    let restored_from = restore.as_ref().map(|r| r.dir.clone());
+    let mut next_id = match &store_dir {
+        Some(d) => CheckpointStore::open(d)?.max_id()? + 1,
+        None => 1,
+    };
+    if let Some(r) = &restore {
+        next_id = next_id.max(r.manifest.checkpoint_id + 1);
+    }
+    let mut checkpoints = Vec::new();
+    let mut aborted = 0;
+    let mut restarts = 0u32;
+    loop {
+        // Output of the checkpoint we start from is committed (again: commits are
+        // idempotent); anything written after it is dropped.
+        if let Some(r) = &restore {
+            let restorer = Restorer {
+                checkpoint: r,
+                max_parallelism: config.max_parallelism,
+            };
+            restorer.check(&plan)?;
+            commit_all(&committers, r.manifest.checkpoint_id, &restorer.committables())?;
+            if r.manifest.kind == SnapshotKind::Final {
+                return Ok(JobResult {
+                    already_finished: true,
+                    final_checkpoint_id: r.manifest.checkpoint_id,
+                    restored_from,
+                    ..summarize(name, &plan, Vec::new(), started.elapsed())
+                });
+            }
+        }
+        for (_, sink) in &committers {
+            sink.abort_uncommitted()?;
+        }
+        let outcome = run_attempt(&plan, config, restore.as_ref(), next_id, &committers);
+        let (attempt, error) = match outcome {
+            Ok(a) => (a, None),
+            Err((a, e)) => (a, Some(e)),
+        };
+        next_id = attempt.report.next_id;
+        checkpoints.extend(attempt.report.checkpoints.iter().cloned());
+        aborted += attempt.report.aborted;
+        let Some(error) = error else {
+            let final_id = next_id;
+            finish_job(name, config, &plan, &committers, &attempt.report, final_id)?;
+            let mut result = summarize(name, &plan, attempt.tasks, started.elapsed());
+            result.checkpoints = checkpoints;
+            result.checkpoints_aborted = aborted;
+            result.restarts = restarts;
+            result.restored_from = restored_from;
+            result.final_checkpoint_id = final_id;
+            return Ok(result);
+        };
+        restarts += 1;
+        let delay = match config.restart.delay(restarts) {
+            Some(d) if !matches!(error, Error::Cancelled) => d,
+            _ => return Err(error),
+        };
+        if let Some(d) = &store_dir {
+            if let Some(latest) = CheckpointStore::open(d)?.latest_valid(warn)? {
+                if restore.as_ref().is_none_or(|r| r.manifest.checkpoint_id < latest.manifest.checkpoint_id) {
+                    restore = Some(latest);
+                }
+            }
+        }
+        eprintln!(
+            "job '{name}' failed ({error}); restart {restarts} in {delay:?} from {}",
+            restore
+                .as_ref()
+                .map_or("the beginning".to_string(), |r| r.dir.display().to_string())
+        );
+        std::thread::sleep(delay);
+    }
+}
+
+/// What one attempt produced.
+struct Attempt {
+    tasks: Vec<TaskReport>,
+    report: CoordinatorReport,
+}
+
+/// Run the tasks once, with a coordinator, until they end or one fails.
+fn run_attempt(
+    plan: &PhysicalPlan,
+    config: &JobConfig,
+    restore: Option<&LoadedCheckpoint>,
+    next_id: u64,
+    committers: &[(usize, SinkFactoryRef)],
+) -> std::result::Result<Attempt, (Attempt, Error)> {
+    let empty = |next_id| CoordinatorReport {
+        checkpoints: Vec::new(),
+        aborted: 0,
+        final_committables: Default::default(),
+        next_id,
+    };
+    let (coord_tx, coord_rx) = crossbeam_channel::unbounded::<TaskMessage>();
+    let built = build_tasks(plan, config, restore, &coord_tx);
+    drop(coord_tx);
+    let (tasks, triggers) = match built {
+        Ok(t) => t,
+        Err(e) => {
+            return Err((
+                Attempt {
+                    tasks: Vec::new(),
+                    report: empty(next_id),
+                },
+                e,
+            ))
+        }
+    };
+    let cancel = tasks
+        .first()
+        .map(|t| t.cancel.clone())
+        .unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
+    let store = match &config.checkpoint {
+        Some(c) => match CheckpointStore::open(&c.dir) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                return Err((
+                    Attempt {
+                        tasks: Vec::new(),
+                        report: empty(next_id),
+                    },
+                    e,
+                ))
+            }
+        },
+        None => None,
+    };
+    let coordinator = Coordinator {
+        shape: JobShape {
+            name: plan.graph.nodes.first().map(|_| String::new()).unwrap_or_default(),
+            max_parallelism: config.max_parallelism,
+            nodes: plan
+                .graph
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), plan.parallelism[n.id.0]))
+                .collect(),
+            committers: committers.to_vec(),
+            num_tasks: tasks.len(),
+        },
+        config: config.checkpoint.clone(),
+        store,
+        triggers,
+        rx: coord_rx,
+        control: config.control.clone(),
+        cancel: cancel.clone(),
+        next_id,
+    };
+    let coord_cancel = cancel.clone();
+    let coord = std::thread::Builder::new()
+        .name("checkpoint-coordinator".into())
+        .spawn(move || {
+            let r = coordinator.run();
+            if r.is_err() {
+                coord_cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            r
+        });
     let mut handles = Vec::with_capacity(tasks.len());
-    for (label, task) in tasks.into_iter().map(|t| (task_label(&plan, &t), t)) {
-        let cancel = task.cancel.clone();
+    let mut first_error: Option<Error> = None;
+    for (label, task) in tasks.into_iter().map(|t| (task_label(plan, &t), t)) {
+        let task_cancel = task.cancel.clone();
         let h = std::thread::Builder::new()
             .name(label.clone())
             .spawn(move || {
                 let r = task.run();
                 if r.is_err() {
-                    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                    task_cancel.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 r
-            })
-            .map_err(|e| Error::io(format!("spawning task thread {label}"), e))?;
-        handles.push(h);
+            });
+        match h {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                first_error = Some(Error::io(format!("spawning task thread {label}"), e));
+            }
+        }
     }
     let mut reports: Vec<TaskReport> = Vec::new();
-    let mut first_error: Option<Error> = None;
     for h in handles {
         match h.join() {
             Ok(Ok(r)) => reports.push(r),
             Ok(Err(e)) => {
-                if let Some(c) = &cancel {
-                    c.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                let replace = match &first_error {
-                    None => true,
-                    Some(prev) => {
-                        matches!(prev, Error::Cancelled) && !matches!(e, Error::Cancelled)
-                    }
-                };
-                if replace {
-                    first_error = Some(e);
-                }
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                note_error(&mut first_error, e);
             }
             Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                first_error = Some(Error::Internal(format!("task panicked: {msg}")));
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                note_error(&mut first_error, Error::Internal(format!("task panicked: {}", panic_message(&panic))));
             }
         }
     }
-    if let Some(e) = first_error {
-        return Err(e);
+    let report = match coord {
+        Ok(h) => match h.join() {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                note_error(&mut first_error, e);
+                empty(next_id)
+            }
+            Err(panic) => {
+                note_error(&mut first_error, Error::Internal(format!("checkpoint coordinator panicked: {}", panic_message(&panic))));
+                empty(next_id)
+            }
+        },
+        Err(e) => {
+            note_error(&mut first_error, Error::io("spawning the checkpoint coordinator", e));
+            empty(next_id)
+        }
+    };
+    let attempt = Attempt {
+        tasks: reports,
+        report,
+    };
+    match first_error {
+        Some(e) => Err((attempt, e)),
+        None => Ok(attempt),
     }
-    Ok(summarize(name, &plan, reports, started.elapsed()))
+}
+
+/// Keep the first real error (a cancellation only until a real one shows up).
+fn note_error(first: &mut Option<Error>, e: Error) {
+    let replace = match first {
+        None => true,
+        Some(prev) => matches!(prev, Error::Cancelled) && !matches!(e, Error::Cancelled),
+    };
+    if replace {
+        *first = Some(e);
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// The end of a successful run: record the sinks' last committables in a final checkpoint
+/// (so a restart after a crash right here commits them instead of running again), then
+/// commit them.
+fn finish_job(
+    name: &str,
+    config: &JobConfig,
+    plan: &PhysicalPlan,
+    committers: &[(usize, SinkFactoryRef)],
+    report: &CoordinatorReport,
+    final_id: u64,
+) -> Result<()> {
+    if let Some(c) = &config.checkpoint {
+        let mut store = CheckpointStore::open(&c.dir)?;
+        let nodes = plan
+            .graph
+            .nodes
+            .iter()
+            .map(|n| NodeManifest {
+                name: n.name.clone(),
+                parallelism: plan.parallelism[n.id.0],
+                subtasks: report
+                    .final_committables
+                    .get(&n.id.0)
+                    .map(|cs| {
+                        vec![SubtaskManifest {
+                            committables: cs.iter().map(|c| crate::checkpoint::manifest::to_hex(c)).collect(),
+                            ..SubtaskManifest::default()
+                        }]
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            checkpoint_id: final_id,
+            kind: SnapshotKind::Final,
+            timestamp_ms: crate::time::now_ms(),
+            job: name.to_string(),
+            max_parallelism: config.max_parallelism,
+            nodes,
+        };
+        store.write_manifest(&store.checkpoint_dir(final_id), &manifest)?;
+        commit_all(committers, final_id, &report.final_committables)?;
+        store.prune(c.retain)?;
+    } else {
+        commit_all(committers, final_id, &report.final_committables)?;
+    }
+    Ok(())
 }
 
 fn task_label(plan: &PhysicalPlan, task: &Task) -> String {
@@ -225,6 +530,12 @@ fn summarize(
             .collect(),
         channels,
         plan: plan.explain(),
+        checkpoints: Vec::new(),
+        checkpoints_aborted: 0,
+        restarts: 0,
+        restored_from: None,
+        final_checkpoint_id: 0,
+        already_finished: false,
     }
 }
 
@@ -255,8 +566,24 @@ fn wire(partitioning: &Partitioning, p_from: usize, p_to: usize, capacity: usize
     (senders, receivers)
 }
 
-fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
+type Triggers = Vec<(usize, crossbeam_channel::Sender<Barrier>)>;
+
+fn build_tasks(
+    plan: &PhysicalPlan,
+    config: &JobConfig,
+    restore: Option<&LoadedCheckpoint>,
+    coordinator: &crossbeam_channel::Sender<TaskMessage>,
+) -> Result<(Vec<Task>, Triggers)> {
     let g: &JobGraph = &plan.graph;
+    let restorer = restore.map(|checkpoint| Restorer {
+        checkpoint,
+        max_parallelism: config.max_parallelism,
+    });
+    let mut triggers: Triggers = Vec::new();
+    let mode = config
+        .checkpoint
+        .as_ref()
+        .map_or(CheckpointMode::ExactlyOnce, |c| c.mode);
     let cancel = Arc::new(AtomicBool::new(false));
     // Per chain, per subtask: input channels and output edges per port.
     let mut inputs: Vec<Vec<Vec<InputChannel>>> = plan
@@ -308,6 +635,8 @@ fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
         for sub in 0..chain.parallelism {
             let mut source = None;
             let mut ops = Vec::new();
+            let mut committing = Vec::new();
+            let mut task_restore = restorer.as_ref().map(|_| TaskRestore::default());
             for id in &chain.nodes {
                 let node = g.node(*id);
                 let p = plan.parallelism[id.0];
@@ -318,7 +647,13 @@ fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
                             parallelism: p,
                             batch: config.batch,
                         };
-                        let s = f.create(&ctx).map_err(|e| Error::WithOperator {
+                        let created = match &restorer {
+                            Some(r) => r
+                                .source_positions(id.0)
+                                .and_then(|pos| f.restore(&ctx, &pos)),
+                            None => f.create(&ctx),
+                        };
+                        let s = created.map_err(|e| Error::WithOperator {
                             operator: node.name.clone(),
                             subtask: sub,
                             inner: Box::new(e),
@@ -336,16 +671,33 @@ fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
                             subtask: sub,
                             inner: Box::new(e),
                         })?;
+                        if let (Some(r), Some(tr)) = (&restorer, task_restore.as_mut()) {
+                            tr.ops.push(r.operator_state(id.0, sub, p)?);
+                            if ops.is_empty() {
+                                tr.channel_state = r.channel_state(id.0, sub, p)?;
+                            }
+                        }
+                        let mut ctx = OpContext::new(sub, p, config.max_parallelism);
+                        ctx.state_backend = config.state_backend.clone();
+                        committing.push(node.committer.is_some());
                         ops.push(ChainedOp {
                             node: id.0,
                             name: node.name.clone(),
                             op,
-                            ctx: OpContext::new(sub, p, config.max_parallelism),
+                            ctx,
                             out: Output::new(),
                         });
                     }
                 }
             }
+            let index = tasks.len();
+            let source_triggers = if source.is_some() {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                triggers.push((index, tx));
+                Some(rx)
+            } else {
+                None
+            };
             tasks.push(Task {
                 subtask: sub,
                 source,
@@ -357,9 +709,20 @@ fn build_tasks(plan: &PhysicalPlan, config: &JobConfig) -> Result<Vec<Task>> {
                 is_terminal: terminal,
                 source_rows: 0,
                 source_metrics: OperatorMetrics::default(),
-                barrier_counts: Vec::new(),
+                checkpointing: TaskCheckpointing {
+                    index,
+                    coordinator: coordinator.clone(),
+                    triggers: source_triggers,
+                    mode,
+                    committing,
+                    restore: task_restore,
+                },
+                input_watermark: crate::time::Watermark::MIN,
+                max_rate: config
+                    .source_max_rate
+                    .map(|r| r as f64 / chain.parallelism.max(1) as f64),
             });
         }
     }
-    Ok(tasks)
+    Ok((tasks, triggers))
 }

@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
-use crossbeam_channel::{Receiver, Select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, TryRecvError};
 
 use super::channel::{ChannelStats, OutputEdge};
-use crate::batch::{Barrier, StreamEvent};
+use super::coordinator::TaskMessage;
+use crate::batch::{Barrier, BarrierKind, StreamEvent};
+use crate::checkpoint::{CheckpointMode, OperatorState, SubtaskSnapshot};
 use crate::connector::{Source, SourcePoll};
 use crate::error::{Error, Result};
 use crate::operator::{OpContext, Operator, OperatorMetrics, OutItem, Output};
@@ -56,6 +58,42 @@ pub(crate) struct InputChannel {
     pub(crate) input: usize,
 }
 
+/// What a task starts from when the job restores a checkpoint.
+#[derive(Default)]
+pub(crate) struct TaskRestore {
+    /// Per chained operator: its state and input watermark.
+    pub(crate) ops: Vec<(OperatorState, i64)>,
+    /// In-flight rows of an unaligned checkpoint, replayed before any new input.
+    pub(crate) channel_state: Vec<(usize, RecordBatch)>,
+}
+
+/// Checkpoint wiring of a task.
+pub(crate) struct TaskCheckpointing {
+    /// Index of the task within the job (for acknowledgements).
+    pub(crate) index: usize,
+    /// Where acknowledgements go.
+    pub(crate) coordinator: Sender<TaskMessage>,
+    /// Trigger barriers, for a source task.
+    pub(crate) triggers: Option<Receiver<Barrier>>,
+    /// Barrier handling.
+    pub(crate) mode: CheckpointMode,
+    /// Per chained operator: whether it is a sink with a committer.
+    pub(crate) committing: Vec<bool>,
+    /// State to start from.
+    pub(crate) restore: Option<TaskRestore>,
+}
+
+/// The barrier being aligned at a task with inputs.
+struct Alignment {
+    barrier: Barrier,
+    seen: Vec<bool>,
+    started: Instant,
+    /// Unaligned mode: the snapshot taken at the first barrier, and rows that arrived on
+    /// other inputs before their barrier.
+    early: Option<(Vec<SubtaskSnapshot>, Duration)>,
+    in_flight: Vec<(usize, RecordBatch)>,
+}
+
 /// What a finished task reports.
 pub(crate) struct TaskReport {
     pub(crate) operators: Vec<(usize, OperatorMetrics)>,
@@ -75,7 +113,11 @@ pub(crate) struct Task {
     pub(crate) is_terminal: bool,
     pub(crate) source_rows: u64,
     pub(crate) source_metrics: OperatorMetrics,
-    pub(crate) barrier_counts: Vec<(Barrier, usize)>,
+    pub(crate) checkpointing: TaskCheckpointing,
+    /// The watermark last handed to the chain's head.
+    pub(crate) input_watermark: Watermark,
+    /// Rows per second this source subtask may produce.
+    pub(crate) max_rate: Option<f64>,
 }
 
 impl Task {
@@ -84,12 +126,28 @@ impl Task {
             let r = c.op.open(&mut c.ctx);
             r.map_err(|e| with_op(&c.name, self.subtask, e))?;
         }
+        let mut replay = Vec::new();
+        if let Some(restore) = self.checkpointing.restore.take() {
+            for (c, (state, wm)) in self.ops.iter_mut().zip(restore.ops) {
+                c.ctx.watermark = Watermark(wm);
+                let r = c.op.restore(state, &mut c.ctx);
+                r.map_err(|e| with_op(&c.name, self.subtask, e))?;
+            }
+            if let Some(head) = self.ops.first() {
+                self.input_watermark = head.ctx.watermark;
+            }
+            replay = restore.channel_state;
+        }
         if self.source.is_some() {
             self.run_source()?;
         } else {
+            for (input, batch) in replay {
+                self.push_batch(0, input, batch)?;
+            }
             self.run_inputs()?;
         }
         self.finish()?;
+        self.report_finished()?;
         let mut operators: Vec<(usize, OperatorMetrics)> = self
             .ops
             .iter()
@@ -115,12 +173,38 @@ impl Task {
             return Ok(());
         };
         let mut last_position = 0u64;
+        let mut triggers = self.checkpointing.triggers.take();
+        let throttle_start = Instant::now();
         let result = (|| -> Result<()> {
             loop {
                 if self.cancel.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }
+                if let Some(rx) = &triggers {
+                    match rx.try_recv() {
+                        Ok(b) => self.source_checkpoint(b, node, &name, source.as_mut())?,
+                        Err(TryRecvError::Disconnected) => triggers = None,
+                        Err(TryRecvError::Empty) => {}
+                    }
+                }
                 self.fire_processing_timers()?;
+                if let Some(rate) = self.max_rate {
+                    // Ahead of the allowed rate: wait, still answering checkpoint triggers.
+                    let due = Duration::from_secs_f64(self.source_rows as f64 / rate.max(1e-3));
+                    let ahead = due.saturating_sub(throttle_start.elapsed());
+                    if !ahead.is_zero() {
+                        let wait = ahead.min(Duration::from_millis(50));
+                        match &triggers {
+                            Some(rx) => match rx.recv_timeout(wait) {
+                                Ok(b) => self.source_checkpoint(b, node, &name, source.as_mut())?,
+                                Err(RecvTimeoutError::Disconnected) => triggers = None,
+                                Err(RecvTimeoutError::Timeout) => {}
+                            },
+                            None => std::thread::sleep(wait),
+                        }
+                        continue;
+                    }
+                }
                 let started = Instant::now();
                 let polled = source.poll().map_err(|e| with_op(&name, self.subtask, e))?;
                 self.source_metrics.busy_ns += started.elapsed().as_nanos() as u64;
@@ -148,7 +232,15 @@ impl Task {
                             }
                             None => wait,
                         };
-                        std::thread::sleep(wait.min(Duration::from_millis(100)));
+                        let wait = wait.min(Duration::from_millis(100));
+                        match &triggers {
+                            Some(rx) => match rx.recv_timeout(wait) {
+                                Ok(b) => self.source_checkpoint(b, node, &name, source.as_mut())?,
+                                Err(RecvTimeoutError::Disconnected) => triggers = None,
+                                Err(RecvTimeoutError::Timeout) => {}
+                            },
+                            None => std::thread::sleep(wait),
+                        }
                     }
                     SourcePoll::End => return Ok(()),
                 }
@@ -166,16 +258,30 @@ impl Task {
 
     fn run_inputs(&mut self) -> Result<()> {
         let inputs = std::mem::take(&mut self.inputs);
-        let mut tracker = WatermarkTracker::new(inputs.len());
+        let n = inputs.len();
+        let mut tracker = WatermarkTracker::new(n);
+        let mut ended = vec![false; n];
+        let mut blocked = vec![false; n];
+        let mut open = n;
+        let mut align: Option<Alignment> = None;
+        // The select set holds the open, unblocked inputs; rebuilt when that set changes.
         let mut sel = Select::new();
-        for ch in &inputs {
-            sel.recv(&ch.rx);
-        }
-        let mut open = inputs.len();
-        self.barrier_counts.clear();
+        let mut sel_map: Vec<usize> = Vec::new();
+        let mut dirty = true;
         while open > 0 {
             if self.cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled);
+            }
+            if dirty {
+                sel = Select::new();
+                sel_map.clear();
+                for (i, ch) in inputs.iter().enumerate() {
+                    if !ended[i] && !blocked[i] {
+                        sel.recv(&ch.rx);
+                        sel_map.push(i);
+                    }
+                }
+                dirty = false;
             }
             let oper = match self.next_timer() {
                 Some(t) => {
@@ -190,50 +296,70 @@ impl Task {
                 }
                 None => sel.select(),
             };
-            let ch = oper.index();
+            let ch = sel_map[oper.index()];
             let ev = oper.recv(&inputs[ch].rx).map_err(|_| Error::Cancelled)?;
             match ev {
                 StreamEvent::Batch(batch) => {
                     tracker.activate(ch);
+                    if let Some(a) = align.as_mut().filter(|a| a.early.is_some() && !a.seen[ch]) {
+                        a.in_flight.push((inputs[ch].input, batch.clone()));
+                    }
                     self.push_batch(0, inputs[ch].input, batch)?;
                 }
                 StreamEvent::Watermark(wm) => {
                     if let Some(w) = tracker.update(ch, wm) {
-                        self.push_watermark(0, w)?;
+                        self.push_input_watermark(w)?;
                     }
                 }
                 StreamEvent::Idle => {
                     if let Some(w) = tracker.set_idle(ch) {
-                        self.push_watermark(0, w)?;
+                        self.push_input_watermark(w)?;
                     }
                     if tracker.all_idle() {
                         self.broadcast(&StreamEvent::Idle)?;
                     }
                 }
                 StreamEvent::Barrier(b) => {
-                    // Barriers are counted and forwarded once seen on every open input (the
-                    // at-least-once form); alignment with blocked channels builds on this.
-                    match self
-                        .barrier_counts
-                        .iter_mut()
-                        .find(|(seen, _)| seen.checkpoint_id == b.checkpoint_id)
-                    {
-                        Some(e) => e.1 += 1,
-                        None => self.barrier_counts.push((b, 1)),
+                    let fresh = align.as_ref().is_none_or(|a| a.barrier.checkpoint_id != b.checkpoint_id);
+                    if fresh {
+                        if align.as_ref().is_some_and(|a| a.barrier.checkpoint_id > b.checkpoint_id) {
+                            // A barrier of a checkpoint already superseded: ignore it.
+                            continue;
+                        }
+                        // A newer checkpoint replaces one that was abandoned.
+                        blocked.iter_mut().for_each(|x| *x = false);
+                        dirty = true;
+                        align = Some(self.start_alignment(b, n)?);
                     }
-                    self.forward_complete_barriers(open)?;
+                    if let Some(a) = align.as_mut() {
+                        a.seen[ch] = true;
+                        if self.blocks_on(b) {
+                            blocked[ch] = true;
+                            dirty = true;
+                        }
+                    }
                 }
                 StreamEvent::End => {
-                    sel.remove(ch);
+                    ended[ch] = true;
+                    dirty = true;
                     open -= 1;
                     if let Some(w) = tracker.end(ch) {
-                        self.push_watermark(0, w)?;
+                        self.push_input_watermark(w)?;
                     }
-                    // A finished input will send no more barriers: pending ones may now be
-                    // complete (Flink skips finished channels the same way).
-                    if open > 0 {
-                        self.forward_complete_barriers(open)?;
-                    }
+                }
+            }
+            // A finished input sends no more barriers: it counts as aligned (Flink skips
+            // finished channels the same way).
+            if align
+                .as_ref()
+                .is_some_and(|a| (0..n).all(|i| a.seen[i] || ended[i]))
+            {
+                if let Some(a) = align.take() {
+                    self.complete_alignment(a)?;
+                }
+                if blocked.iter().any(|&x| x) {
+                    blocked.iter_mut().for_each(|x| *x = false);
+                    dirty = true;
                 }
             }
             self.fire_processing_timers()?;
@@ -241,18 +367,137 @@ impl Task {
         Ok(())
     }
 
-    /// Forward, in checkpoint order, every barrier that has arrived on all `open` inputs.
-    fn forward_complete_barriers(&mut self, open: usize) -> Result<()> {
-        self.barrier_counts
-            .sort_unstable_by_key(|(b, _)| b.checkpoint_id);
-        while let Some(&(barrier, seen)) = self.barrier_counts.first() {
-            if seen < open {
-                break;
+    /// Whether barrier `b` blocks the input that delivered it until alignment completes.
+    fn blocks_on(&self, b: Barrier) -> bool {
+        b.kind == BarrierKind::Savepoint || self.checkpointing.mode == CheckpointMode::ExactlyOnce
+    }
+
+    fn start_alignment(&mut self, b: Barrier, n: usize) -> Result<Alignment> {
+        let unaligned =
+            b.kind == BarrierKind::Checkpoint && self.checkpointing.mode == CheckpointMode::Unaligned;
+        let early = if unaligned {
+            // Snapshot now and let the barrier overtake the rows still queued at this task.
+            let started = Instant::now();
+            let snaps = self.snapshot_chain(b.checkpoint_id)?;
+            let sync = started.elapsed();
+            self.broadcast(&StreamEvent::Barrier(b))?;
+            Some((snaps, sync))
+        } else {
+            None
+        };
+        Ok(Alignment {
+            barrier: b,
+            seen: vec![false; n],
+            started: Instant::now(),
+            early,
+            in_flight: Vec::new(),
+        })
+    }
+
+    fn complete_alignment(&mut self, a: Alignment) -> Result<()> {
+        let alignment = a.started.elapsed();
+        let id = a.barrier.checkpoint_id;
+        match a.early {
+            Some((mut snaps, sync)) => {
+                if let Some(head) = snaps.iter_mut().find(|s| s.source_position.is_none()) {
+                    head.channel_state = a.in_flight;
+                }
+                self.ack(id, snaps, Duration::ZERO, sync);
             }
-            self.barrier_counts.remove(0);
-            self.broadcast(&StreamEvent::Barrier(barrier))?;
+            None => {
+                let started = Instant::now();
+                let snaps = self.snapshot_chain(id)?;
+                self.ack(id, snaps, alignment, started.elapsed());
+                self.broadcast(&StreamEvent::Barrier(a.barrier))?;
+            }
         }
         Ok(())
+    }
+
+    /// Checkpoint at a source task: record the position after the last batch sent,
+    /// snapshot the chain, acknowledge, and send the barrier downstream.
+    fn source_checkpoint(
+        &mut self,
+        b: Barrier,
+        node: usize,
+        name: &str,
+        source: &mut dyn Source,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let position = source
+            .snapshot_position()
+            .map_err(|e| with_op(name, self.subtask, e))?;
+        let mut snaps = vec![SubtaskSnapshot {
+            node,
+            subtask: self.subtask,
+            watermark: i64::MIN,
+            source_position: Some(position),
+            ..SubtaskSnapshot::default()
+        }];
+        snaps.extend(self.snapshot_chain(b.checkpoint_id)?);
+        self.ack(b.checkpoint_id, snaps, Duration::ZERO, started.elapsed());
+        self.broadcast(&StreamEvent::Barrier(b))
+    }
+
+    /// The synchronous part of a checkpoint: every chained operator's state.
+    fn snapshot_chain(&mut self, id: u64) -> Result<Vec<SubtaskSnapshot>> {
+        let mut out = Vec::with_capacity(self.ops.len());
+        for c in &mut self.ops {
+            let started = Instant::now();
+            let r = c.op.snapshot(id, &mut c.ctx);
+            c.ctx.metrics.busy_ns += started.elapsed().as_nanos() as u64;
+            let mut state = r.map_err(|e| with_op(&c.name, self.subtask, e))?;
+            let committables = take_committables(&mut state);
+            out.push(SubtaskSnapshot {
+                node: c.node,
+                subtask: self.subtask,
+                watermark: c.ctx.watermark.0,
+                source_position: None,
+                state,
+                committables,
+                channel_state: Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn ack(&self, checkpoint_id: u64, snapshots: Vec<SubtaskSnapshot>, alignment: Duration, sync: Duration) {
+        // The coordinator is gone only when the job is being torn down.
+        let _ = self.checkpointing.coordinator.send(TaskMessage::Ack {
+            checkpoint_id,
+            task: self.checkpointing.index,
+            snapshots,
+            alignment,
+            sync,
+        });
+    }
+
+    /// After the end of input: the sinks' last committables go to the coordinator.
+    fn report_finished(&mut self) -> Result<()> {
+        let mut committables = Vec::new();
+        for (i, c) in self.ops.iter_mut().enumerate() {
+            if self.checkpointing.committing.get(i).copied().unwrap_or(false) {
+                let r = c.op.snapshot(u64::MAX, &mut c.ctx);
+                let mut state = r.map_err(|e| with_op(&c.name, self.subtask, e))?;
+                committables.extend(take_committables(&mut state).into_iter().map(|b| (c.node, b)));
+            }
+        }
+        let _ = self.checkpointing.coordinator.send(TaskMessage::Finished {
+            task: self.checkpointing.index,
+            is_source: self.source.is_some(),
+            committables,
+        });
+        Ok(())
+    }
+
+    /// Hand the combined input watermark to the chain, if it advanced past what the chain
+    /// has (after a restore the chain starts at its checkpointed watermark).
+    fn push_input_watermark(&mut self, w: Watermark) -> Result<()> {
+        if w <= self.input_watermark {
+            return Ok(());
+        }
+        self.input_watermark = w;
+        self.push_watermark(0, w)
     }
 
     fn finish(&mut self) -> Result<()> {
@@ -398,6 +643,13 @@ impl Task {
         }
         Ok(())
     }
+}
+
+/// Move a sink's committables (table `__committables`) out of its snapshot.
+fn take_committables(state: &mut OperatorState) -> Vec<Vec<u8>> {
+    let c = state.bytes("__committables");
+    state.tables.retain(|t| t.name != "__committables");
+    c
 }
 
 fn with_op(name: &str, subtask: usize, e: Error) -> Error {

@@ -16,7 +16,14 @@
 //!   which is why a [`StateBackend`] can snapshot and restore one key group at a time.
 //! * A [`StateBackend`] stores byte keys and byte values per (table, key group), ordered by
 //!   key within a key group (so a prefix scan is a range scan, as in RocksDB). The
-//!   [`MemoryStateBackend`] is the default; a RocksDB backend implements the same trait.
+//!   [`MemoryStateBackend`] is the default; [`RocksDbStateBackend`] (feature `rocksdb`, on
+//!   by default) keeps state on local disk for state larger than memory. Operators get
+//!   theirs from [`create_backend`] with the job's [`StateBackendKind`].
+//! * Checkpoints: a backend adds itself to its operator's snapshot with
+//!   [`StateBackend::snapshot_into`] (the memory backend as one keyed Arrow table, RocksDB
+//!   as a directory of files) and loads it back with [`StateBackend::restore_from`], which
+//!   keeps only this instance's key groups, so state moves between parallelisms and
+//!   between backends.
 //! * The typed handles [`ValueState`], [`ListState`] and [`MapState`] (Flink's keyed state
 //!   primitives) encode values with serde + `postcard` and are scoped to one key: the key a
 //!   [`KeyedProcessFunction`](crate::operator::process::KeyedProcessFunction) is called for.
@@ -29,6 +36,8 @@
 
 pub mod keyed;
 pub mod memory;
+#[cfg(feature = "rocksdb")]
+pub mod rocksdb;
 mod snapshot;
 
 use std::fmt;
@@ -37,6 +46,8 @@ use std::path::PathBuf;
 
 pub use keyed::{KeyScope, ListState, MapState, ValueState};
 pub use memory::MemoryStateBackend;
+#[cfg(feature = "rocksdb")]
+pub use self::rocksdb::RocksDbStateBackend;
 
 use crate::error::Result;
 
@@ -67,6 +78,39 @@ impl RocksDbOptions {
             dir: dir.into(),
             memory_budget_bytes: 64 << 20,
         }
+    }
+}
+
+/// A backend of kind `kind` for the key groups in `range`: what an operator subtask holds its
+/// keyed state in. `label` names the instance where it shows (the RocksDB directory); use
+/// the operator and subtask.
+///
+/// # Example
+/// ```
+/// use millstream_core::state::{create_backend, KeyGroupRange, StateBackendKind};
+/// let b = create_backend(&StateBackendKind::Memory, KeyGroupRange::all(128), "reduce-0")?;
+/// assert_eq!(b.key_group_range(), KeyGroupRange::all(128));
+/// # Ok::<(), millstream_core::Error>(())
+/// ```
+///
+/// # Errors
+/// The RocksDB instance cannot be created, or the crate was built without the `rocksdb`
+/// feature.
+pub fn create_backend(
+    kind: &StateBackendKind,
+    range: KeyGroupRange,
+    label: &str,
+) -> Result<Box<dyn StateBackend>> {
+    match kind {
+        StateBackendKind::Memory => Ok(Box::new(MemoryStateBackend::new(range))),
+        #[cfg(feature = "rocksdb")]
+        StateBackendKind::RocksDb(options) => Ok(Box::new(
+            self::rocksdb::RocksDbStateBackend::open(range, options, label)?,
+        )),
+        #[cfg(not(feature = "rocksdb"))]
+        StateBackendKind::RocksDb(_) => Err(crate::error::Error::Unsupported(format!(
+            "state backend for '{label}': millstream-core was built without the 'rocksdb' feature"
+        ))),
     }
 }
 
@@ -290,11 +334,14 @@ pub trait StateBackend: Send {
 
     /// Load what [`StateBackend::snapshot_into`] wrote under `name` (after a rescale, the
     /// parts of several old subtasks), keeping the key groups of this instance's range.
+    /// The default reads the columnar table of the default `snapshot_into`, and RocksDB
+    /// checkpoint files (entry by entry, with the `rocksdb` feature), so a job can switch
+    /// backends between runs.
     ///
     /// # Errors
     /// State this backend cannot read.
     fn restore_from(&mut self, name: &str, state: &crate::checkpoint::OperatorState) -> Result<()> {
-        snapshot::table_to_entries(self, name, state)
+        snapshot::restore_default(self, name, state)
     }
 }
 

@@ -47,6 +47,26 @@ pub(super) fn entries_to_table<B: StateBackend + ?Sized>(
     state.push_keyed(name, kgs, &batch)
 }
 
+/// The default [`StateBackend::restore_from`]: the columnar table `name`, then any RocksDB
+/// checkpoint files under `name`, entry by entry.
+pub(super) fn restore_default<B: StateBackend + ?Sized>(
+    backend: &mut B,
+    name: &str,
+    state: &OperatorState,
+) -> Result<()> {
+    table_to_entries(backend, name, state)?;
+    for files in state.files.iter().filter(|f| f.name == name) {
+        #[cfg(feature = "rocksdb")]
+        super::rocksdb::restore_files(backend, files)?;
+        #[cfg(not(feature = "rocksdb"))]
+        return Err(Error::Unsupported(format!(
+            "state '{name}' was checkpointed as RocksDB files ({}), but millstream-core was built without the 'rocksdb' feature",
+            files.dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Load the rows of keyed table `name` that fall in the backend's key groups.
 pub(super) fn table_to_entries<B: StateBackend + ?Sized>(
     backend: &mut B,

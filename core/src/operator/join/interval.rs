@@ -19,6 +19,14 @@
 //!
 //! **On a watermark**: clean up state, then forward the watermark; nothing is emitted.
 //!
+//! **Checkpoint**: the keyed tables `left` and `right` hold each side's retained batches,
+//! bucket by bucket in time order (the input columns as they arrived, filed by the key
+//! group of the join key; each retained batch is hashed for a checkpoint only once). The
+//! bucket of a row follows from its event time, so no bucket metadata is stored: a restore
+//! re-buckets the rows it receives, in their stored order, and rebuilds the hash tables;
+//! the watermark comes from the task (`ctx.watermark`). Each key's rows keep their order
+//! within a bucket, so a restored join emits the same pairs in the same order.
+//!
 //! **Complexity**: per probe row one hash lookup in each bucket the interval overlaps (at
 //! most two with the default width) plus the candidates of its key there; per output batch
 //! one `take` and one `interleave` per column.
@@ -29,7 +37,9 @@ use arrow::array::UInt32Array;
 use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
 
+use super::state::{check_tables, restored_rows, SIDE_TABLES};
 use super::{side_of, take_rows, Gather, JoinInputs, KeyIndex};
+use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
 use crate::operator::{OpContext, Operator, Output};
 use crate::time::Watermark;
@@ -49,6 +59,8 @@ struct Bucket {
     batches: Vec<RecordBatch>,
     index: KeyIndex<Vec<RowRef>>,
     rows: usize,
+    /// Key groups of the first `batches`, filled in by snapshots.
+    key_groups: Vec<Vec<u32>>,
 }
 
 /// The rows of one side, by time bucket.
@@ -201,6 +213,7 @@ impl IntervalJoin {
                 batches: Vec::new(),
                 index: KeyIndex::new(),
                 rows: 0,
+                key_groups: Vec::new(),
             });
             let batch = u32::try_from(bucket.batches.len()).map_err(|_| {
                 Error::Internal("interval join: too many batches in a bucket".into())
@@ -283,6 +296,39 @@ impl Operator for IntervalJoin {
         self.watermark = self.watermark.max(wm.0);
         self.clean_up();
         out.emit_watermark(wm);
+        Ok(())
+    }
+
+    /// Keyed tables `left` and `right`: each side's retained batches, bucket by bucket.
+    fn snapshot(&mut self, _checkpoint_id: u64, ctx: &mut OpContext) -> Result<OperatorState> {
+        let mut state = OperatorState::new();
+        for (side, store) in self.sides.iter_mut().enumerate() {
+            for bucket in store.buckets.values_mut() {
+                for b in &bucket.batches[bucket.key_groups.len()..] {
+                    let kg = self.inputs.key_groups(side, b, ctx.max_parallelism)?;
+                    bucket.key_groups.push(kg);
+                }
+                for (b, kg) in bucket.batches.iter().zip(&bucket.key_groups) {
+                    state.push_keyed(SIDE_TABLES[side], kg.clone(), b)?;
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: OperatorState, ctx: &mut OpContext) -> Result<()> {
+        check_tables(&state, "interval join")?;
+        self.watermark = self.watermark.max(ctx.watermark.0);
+        for (side, name) in SIDE_TABLES.iter().enumerate() {
+            for batch in restored_rows(&state, name)? {
+                let p = self.inputs.prepare(side, batch, None)?;
+                if p.batch.num_rows() > 0 {
+                    self.insert(side, p)?;
+                }
+            }
+        }
+        // After a rescale the task's watermark may be ahead of some old subtask's.
+        self.clean_up();
         Ok(())
     }
 }

@@ -19,9 +19,17 @@
 //!   `(probe row, stored row)` index pairs, and each output batch is built with one `take`
 //!   (probe side) and one `interleave` (rows from several retained batches) per column.
 //! * Event time is an `Int64`, `Timestamp(Millisecond)` or `Date64` column, in ms.
+//! * **Checkpoints**: each join snapshots its retained rows (Arc-cloned batches) as one keyed
+//!   table per side, `left` and `right`, filed by the key group of the join key; on restore
+//!   it rebuilds its key indexes from the rows of the key groups it owns. Rows of one key
+//!   come back in their original order, so a restored join emits exactly what an
+//!   uninterrupted one would, in the same order (see each operator for its table layout).
 
+#[cfg(test)]
+mod checkpoint_tests;
 mod interval;
 mod regular;
+mod state;
 #[cfg(test)]
 mod tests;
 mod window_join;
@@ -267,6 +275,26 @@ impl JoinInputs {
             times,
             late,
         })
+    }
+
+    /// The key group of every row of `batch`, a batch of `side` as it was prepared.
+    ///
+    /// # Errors
+    /// The side was never bound (no batch of it seen), or its key types cannot be hashed.
+    pub(crate) fn key_groups(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+        max_parallelism: usize,
+    ) -> Result<Vec<u32>> {
+        let Some(b) = &self.sides[side].bound else {
+            return Err(Error::Internal(format!(
+                "{}: rows kept for an input never seen",
+                self.what
+            )));
+        };
+        let keys: Vec<ArrayRef> = b.key_idx.iter().map(|&i| batch.column(i).clone()).collect();
+        crate::checkpoint::key_groups_of(&keys, max_parallelism)
     }
 
     /// The output schema: left columns, right columns (clashing names suffixed `_right`),

@@ -10,6 +10,12 @@
 //! table from key bytes to the `(batch, row)` locations of each side's rows of that key.
 //! State grows without bound, as in Flink without a state TTL.
 //!
+//! **Checkpoint**: the retained batches of each side go into the keyed tables `left` and
+//! `right` (the input columns as they arrived, filed by the key group of the join key; key
+//! groups are computed once per retained batch, at the first snapshot that holds it). A
+//! restore re-encodes the keys of the rows it receives and rebuilds the hash table; each
+//! key's rows keep their order, so later matches come out in the same order.
+//!
 //! **Watermarks** are forwarded unchanged; nothing is emitted on a watermark or at the end.
 //! Output rows keep both inputs' time columns, but they are not event-time attributes
 //! downstream (an old row can match a new one at any time).
@@ -19,7 +25,9 @@
 
 use arrow::record_batch::RecordBatch;
 
-use super::{side_of, take_rows, Gather, JoinInputs, KeyIndex};
+use super::state::{check_tables, restored_rows, SIDE_TABLES};
+use super::{side_of, take_rows, Gather, JoinInputs, KeyIndex, Prepared};
+use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
 use crate::operator::{OpContext, Operator, Output};
 
@@ -39,6 +47,9 @@ pub struct RegularJoin {
     batches: [Vec<RecordBatch>; 2],
     index: KeyIndex<[Vec<RowLoc>; 2]>,
     rows: [usize; 2],
+    /// Key groups of the first retained batches of each side, filled in by snapshots:
+    /// retained batches never change, so each is hashed for a checkpoint only once.
+    key_groups: [Vec<Vec<u32>>; 2],
 }
 
 impl RegularJoin {
@@ -60,7 +71,29 @@ impl RegularJoin {
             batches: [Vec::new(), Vec::new()],
             index: KeyIndex::new(),
             rows: [0, 0],
+            key_groups: [Vec::new(), Vec::new()],
         })
+    }
+
+    /// The id the next retained batch of `side` gets.
+    fn next_batch_id(&self, side: usize) -> Result<u32> {
+        u32::try_from(self.batches[side].len()).map_err(|_| {
+            Error::Internal("regular join: more than u32::MAX retained batches".into())
+        })
+    }
+
+    /// Keep a prepared batch of `side` and index its rows (restore: no probe).
+    fn keep(&mut self, side: usize, p: Prepared) -> Result<()> {
+        let batch_id = self.next_batch_id(side)?;
+        let n = p.batch.num_rows();
+        for i in 0..n {
+            self.index
+                .get_or_insert_with(p.hashes[i], p.keys.row(i).data(), Default::default)[side]
+                .push((batch_id, i as u32));
+        }
+        self.rows[side] += n;
+        self.batches[side].push(p.batch);
+        Ok(())
     }
 
     /// Rows kept in state, per side (left, right).
@@ -73,7 +106,8 @@ impl RegularJoin {
         self.index.len()
     }
 
-    /// Approximate heap bytes held: retained batches and the key index.
+    /// Approximate heap bytes held: retained batches, the key index, and the key groups
+    /// cached for checkpoints.
     pub fn state_bytes(&self) -> usize {
         let batches: usize = self
             .batches
@@ -82,7 +116,13 @@ impl RegularJoin {
             .map(|b| b.get_array_memory_size())
             .sum();
         let locs = (self.rows[0] + self.rows[1]) * size_of::<RowLoc>();
-        batches + locs + self.index.size_bytes()
+        let key_groups: usize = self
+            .key_groups
+            .iter()
+            .flatten()
+            .map(|g| g.len() * size_of::<u32>())
+            .sum();
+        batches + locs + key_groups + self.index.size_bytes()
     }
 }
 
@@ -104,9 +144,7 @@ impl Operator for RegularJoin {
         if n == 0 {
             return Ok(());
         }
-        let batch_id = u32::try_from(self.batches[side].len()).map_err(|_| {
-            Error::Internal("regular join: more than u32::MAX retained batches".into())
-        })?;
+        let batch_id = self.next_batch_id(side)?;
         let mut probe: Vec<u32> = Vec::new();
         let mut found: Vec<RowLoc> = Vec::new();
         for i in 0..n {
@@ -136,6 +174,34 @@ impl Operator for RegularJoin {
             out.emit(self.inputs.assemble(left, right, Vec::new())?);
         }
         self.batches[side].push(p.batch);
+        Ok(())
+    }
+
+    /// Keyed tables `left` and `right`: the retained batches of each side.
+    fn snapshot(&mut self, _checkpoint_id: u64, ctx: &mut OpContext) -> Result<OperatorState> {
+        let mut state = OperatorState::new();
+        for side in 0..2 {
+            let cache = &mut self.key_groups[side];
+            for b in &self.batches[side][cache.len()..] {
+                cache.push(self.inputs.key_groups(side, b, ctx.max_parallelism)?);
+            }
+            for (b, kg) in self.batches[side].iter().zip(cache.iter()) {
+                state.push_keyed(SIDE_TABLES[side], kg.clone(), b)?;
+            }
+        }
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: OperatorState, _ctx: &mut OpContext) -> Result<()> {
+        check_tables(&state, "regular join")?;
+        for (side, name) in SIDE_TABLES.iter().enumerate() {
+            for batch in restored_rows(&state, name)? {
+                let p = self.inputs.prepare(side, batch, None)?;
+                if p.batch.num_rows() > 0 {
+                    self.keep(side, p)?;
+                }
+            }
+        }
         Ok(())
     }
 }

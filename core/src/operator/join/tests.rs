@@ -16,24 +16,24 @@ use crate::window::WindowAssigner;
 
 /// One generated row: key (None = null), event time, unique id.
 #[derive(Debug, Clone, Copy)]
-struct Row {
-    k: Option<i64>,
-    ts: i64,
-    id: i64,
+pub(super) struct Row {
+    pub(super) k: Option<i64>,
+    pub(super) ts: i64,
+    pub(super) id: i64,
 }
 
 /// Sorted output rows of each event: (left id, right id, window start, window end).
 type PerEvent = Vec<Vec<(i64, i64, i64, i64)>>;
 
 #[derive(Debug, Clone)]
-enum Event {
+pub(super) enum Event {
     Batch(usize, Vec<Row>),
     Watermark(i64),
 }
 
 /// Left: `k: Int64, ts: Int64, lid: Int64, tag: Utf8`. Right: `k: Int64,
 /// ts: Timestamp(ms), rid: Int64` (so `k` and `ts` clash and get `_right`).
-fn batch(side: usize, rows: &[Row]) -> RecordBatch {
+pub(super) fn batch(side: usize, rows: &[Row]) -> RecordBatch {
     let k: ArrayRef = Arc::new(Int64Array::from(
         rows.iter().map(|r| r.k).collect::<Vec<_>>(),
     ));
@@ -69,7 +69,7 @@ fn batch(side: usize, rows: &[Row]) -> RecordBatch {
 
 /// A random run: rows of both sides roughly in time order with disorder, random batch
 /// sizes and interleaving, watermarks that sometimes overtake rows still to come.
-fn scenario(rng: &mut StdRng, steps: usize) -> Vec<Event> {
+pub(super) fn scenario(rng: &mut StdRng, steps: usize) -> Vec<Event> {
     let mut events = Vec::new();
     let mut clock = 0i64;
     let mut wm = i64::MIN;
@@ -104,8 +104,13 @@ fn scenario(rng: &mut StdRng, steps: usize) -> Vec<Event> {
 
 /// (left id, right id, window start, window end) of every output row.
 fn pairs(out: &Output) -> Vec<(i64, i64, i64, i64)> {
+    pairs_of(out.items())
+}
+
+/// (left id, right id, window start, window end) of every output row of `items`, sorted.
+pub(super) fn pairs_of(items: &[OutItem]) -> Vec<(i64, i64, i64, i64)> {
     let mut v = Vec::new();
-    for item in out.items() {
+    for item in items {
         let OutItem::Batch(0, b) = item else { continue };
         let col = |n: &str| {
             b.column_by_name(n)

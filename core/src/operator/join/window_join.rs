@@ -19,19 +19,37 @@
 //! over the smaller side of each window and probing it with the other; all pairs of all
 //! fired windows go out as one batch (one `interleave` per column), then the watermark.
 //!
+//! **Checkpoint**: the keyed tables `left` and `right` hold each side's retained rows (the
+//! input columns as they arrived, filed by the key group of the join key) followed by two
+//! bookkeeping columns: `__join_seq` (`UInt64`, the row's arrival rank on its side) and
+//! `__join_after` (`Int64`): the row still belongs to exactly those of its windows whose
+//! last millisecond is above this value (the later of the watermark when it arrived and the
+//! last watermark that fired windows). Window membership is thus recomputed from event
+//! time, so nothing else is stored; the watermark comes from the task (`ctx.watermark`).
+//! A restore sorts its rows by arrival rank and reassigns them to their pending windows,
+//! so every window lists its rows in the original order and fires the same pairs in the
+//! same order.
+//!
 //! **Complexity**: `O(rows x windows per row)` to assign; per fired window
 //! `O(left + right + pairs)`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, TimeUnit};
+use arrow::array::{
+    ArrayRef, AsArray, Int64Array, TimestampMillisecondArray, UInt64Array,
+};
+use arrow::compute::interleave_record_batch;
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use arrow::row::Rows;
 use millstream_kernels::window::{cumulate_windows, hop_windows, tumble_start};
 
+use super::state::{
+    check_tables, key_groups_from_hashes, restored_rows, RESTORE_BATCH_ROWS, SIDE_TABLES,
+};
 use super::{side_of, Gather, JoinInputs, KeyIndex};
+use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
 use crate::operator::{OpContext, Operator, Output};
 use crate::time::Watermark;
@@ -44,7 +62,15 @@ struct Stored {
     hashes: Vec<u64>,
     /// The largest end of the windows that reference this batch.
     last_end: i64,
+    /// The rows joined those of their windows whose last millisecond is above this
+    /// watermark (the operator's watermark when the batch arrived).
+    since: i64,
 }
+
+/// Name of the arrival-rank column of the state tables.
+const SEQ_COLUMN: &str = "__join_seq";
+/// Name of the column of the state tables below which a row's windows are gone.
+const AFTER_COLUMN: &str = "__join_after";
 
 /// References of one window: (stored batch id, row) per side.
 type WindowRows = [Vec<(u64, u32)>; 2];
@@ -71,6 +97,9 @@ pub struct WindowJoin {
     /// Pending windows by (end, start).
     windows: BTreeMap<(i64, i64), WindowRows>,
     watermark: i64,
+    /// The last watermark windows were fired for: every window whose last millisecond is
+    /// at or below it is gone.
+    fired: i64,
 }
 
 impl WindowJoin {
@@ -111,6 +140,7 @@ impl WindowJoin {
             next_id: 0,
             windows: BTreeMap::new(),
             watermark: i64::MIN,
+            fired: i64::MIN,
         })
     }
 
@@ -170,6 +200,7 @@ impl WindowJoin {
 
     /// Emit the pairs of every window with `end - 1 <= wm`.
     fn fire(&mut self, wm: i64, out: &mut Output) -> Result<()> {
+        self.fired = self.fired.max(wm);
         let mut fired = Vec::new();
         while let Some(entry) = self.windows.first_entry() {
             if entry.key().0.saturating_sub(1) > wm {
@@ -236,6 +267,99 @@ impl WindowJoin {
         }
         Ok(())
     }
+
+    /// The state table rows of one retained batch: its columns, then [`SEQ_COLUMN`] from
+    /// `seq` on and [`AFTER_COLUMN`].
+    fn state_batch(&self, s: &Stored, seq: u64) -> Result<RecordBatch> {
+        let n = s.batch.num_rows();
+        let schema = s.batch.schema();
+        let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(SEQ_COLUMN, DataType::UInt64, false)));
+        fields.push(Arc::new(Field::new(AFTER_COLUMN, DataType::Int64, false)));
+        let mut columns = s.batch.columns().to_vec();
+        columns.push(Arc::new(UInt64Array::from_iter_values(seq..seq + n as u64)));
+        let after = s.since.max(self.fired);
+        columns.push(Arc::new(Int64Array::from_value(after, n)));
+        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    }
+
+    /// Restore the rows of one side: state table batches (see [`WindowJoin::state_batch`]).
+    fn restore_side(&mut self, side: usize, batches: Vec<RecordBatch>) -> Result<()> {
+        let mut data = Vec::with_capacity(batches.len());
+        let mut order: Vec<(u64, i64, usize, usize)> = Vec::new();
+        for b in &batches {
+            let n = b.num_columns();
+            let schema = b.schema();
+            let names_ok = n >= 2
+                && schema.field(n - 2).name() == SEQ_COLUMN
+                && schema.field(n - 1).name() == AFTER_COLUMN;
+            let seq = b.column(n.saturating_sub(2)).as_primitive_opt::<UInt64Type>();
+            let after = b.column(n.saturating_sub(1)).as_primitive_opt::<Int64Type>();
+            let (true, Some(seq), Some(after)) = (names_ok, seq, after) else {
+                return Err(Error::Schema(format!(
+                    "window join: restore: state table '{}' does not end with {SEQ_COLUMN} \
+                     (UInt64) and {AFTER_COLUMN} (Int64)",
+                    SIDE_TABLES[side]
+                )));
+            };
+            let part = data.len();
+            order.extend(
+                seq.values()
+                    .iter()
+                    .zip(after.values())
+                    .enumerate()
+                    .map(|(row, (&q, &a))| (q, a, part, row)),
+            );
+            data.push(b.project(&(0..n - 2).collect::<Vec<_>>())?);
+        }
+        if !order.is_sorted_by_key(|o| o.0) {
+            order.sort_unstable_by_key(|o| o.0);
+        }
+        let parts: Vec<&RecordBatch> = data.iter().collect();
+        // One retained batch per run of rows with the same `after`, in arrival order.
+        let mut i = 0;
+        while i < order.len() {
+            let after = order[i].1;
+            let mut j = i + 1;
+            while j < order.len() && j - i < RESTORE_BATCH_ROWS && order[j].1 == after {
+                j += 1;
+            }
+            let rows: Vec<(usize, usize)> = order[i..j].iter().map(|o| (o.2, o.3)).collect();
+            let batch = interleave_record_batch(&parts, &rows)?;
+            self.restore_run(side, batch, after)?;
+            i = j;
+        }
+        Ok(())
+    }
+
+    /// Keep restored rows of `side` in those of their windows whose last millisecond is
+    /// above `after`.
+    fn restore_run(&mut self, side: usize, batch: RecordBatch, after: i64) -> Result<()> {
+        let p = self.inputs.prepare(side, batch, None)?;
+        let id = self.next_id;
+        let mut last_end = i64::MIN;
+        for (row, start, end) in self.assign(&p.times) {
+            if end.saturating_sub(1) <= after {
+                continue;
+            }
+            last_end = last_end.max(end);
+            self.windows.entry((end, start)).or_default()[side].push((id, row));
+        }
+        if last_end > i64::MIN {
+            self.next_id += 1;
+            self.stored[side].insert(
+                id,
+                Stored {
+                    batch: p.batch,
+                    keys: p.keys,
+                    hashes: p.hashes,
+                    last_end,
+                    since: after,
+                },
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Operator for WindowJoin {
@@ -281,6 +405,7 @@ impl Operator for WindowJoin {
                     keys: p.keys,
                     hashes: p.hashes,
                     last_end,
+                    since: wm,
                 },
             );
         }
@@ -296,6 +421,36 @@ impl Operator for WindowJoin {
         self.watermark = self.watermark.max(wm.0);
         self.fire(self.watermark, out)?;
         out.emit_watermark(wm);
+        Ok(())
+    }
+
+    /// Keyed tables `left` and `right`: each side's retained rows with their arrival rank
+    /// and window bookkeeping.
+    fn snapshot(&mut self, _checkpoint_id: u64, ctx: &mut OpContext) -> Result<OperatorState> {
+        let mut state = OperatorState::new();
+        for side in 0..2 {
+            let mut ids: Vec<u64> = self.stored[side].keys().copied().collect();
+            ids.sort_unstable();
+            let mut seq = 0u64;
+            for id in ids {
+                let Some(s) = self.stored[side].get(&id) else {
+                    continue;
+                };
+                let kg = key_groups_from_hashes(&s.hashes, ctx.max_parallelism);
+                state.push_keyed(SIDE_TABLES[side], kg, &self.state_batch(s, seq)?)?;
+                seq += s.batch.num_rows() as u64;
+            }
+        }
+        Ok(state)
+    }
+
+    fn restore(&mut self, state: OperatorState, ctx: &mut OpContext) -> Result<()> {
+        check_tables(&state, "window join")?;
+        self.watermark = self.watermark.max(ctx.watermark.0);
+        for (side, name) in SIDE_TABLES.iter().enumerate() {
+            let batches = restored_rows(&state, name)?;
+            self.restore_side(side, batches)?;
+        }
         Ok(())
     }
 }

@@ -20,8 +20,14 @@
 //! it fired) emits one batch — `keys.., window_start, window_end, window_time, aggregates..`,
 //! rows in group-id (first appearance) order — in order of end; windows past their allowed
 //! lateness are dropped; then the watermark is forwarded. With allowed lateness a row for a
-//! fired window re-fires it right after its batch, for the keys it changed. Barriers: the
-//! operator keeps no state outside its fields; snapshots are not implemented yet.
+//! fired window re-fires it right after its batch, for the keys it changed.
+//!
+//! Barriers emit nothing. A snapshot copies each open window's accumulator state once, as
+//! columns (one row per (window, key): the indexer's keys in group-id order, the
+//! accumulators' `state()` columns, fired and changed flags), in a keyed table filed by the
+//! key's key group; sessions write their retained rows (see `session.rs`). Restore interns
+//! the keys again in group-id order and merges the states back, so a restored window fires
+//! the same rows in the same order (see `aggregate/snapshot.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,10 +45,13 @@ use super::{
     window_fields, window_is_due, window_is_late, RowTimes, Splitter,
 };
 use crate::batch::{column_index, column_names};
+use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
 use crate::operator::{OpContext, Operator, Output};
 use crate::time::Watermark;
 use crate::window::{TimeDomain, WindowAssigner, WindowInfo, WindowSpec};
+
+mod snapshot;
 
 /// One aggregate of a window aggregation: `kind(column) AS output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +245,9 @@ pub struct WindowAggregate {
     sessions: Option<SessionWindows>,
     splitter: Splitter,
     scratch: Scratch,
+    /// The watermark at the checkpoint this operator was restored from (`MIN` if none): rows
+    /// are judged late against at least this (see `window/snapshot.rs`).
+    wm_floor: i64,
 }
 
 impl std::fmt::Debug for WindowAggregate {
@@ -298,6 +310,7 @@ impl WindowAggregate {
             pool: Vec::new(),
             sessions: None,
             scratch: Scratch::default(),
+            wm_floor: i64::MIN,
         })
     }
 
@@ -400,7 +413,7 @@ impl WindowAggregate {
     ) -> Result<()> {
         let n = batch.num_rows();
         let lateness = self.lateness();
-        let wm = ctx.watermark.0;
+        let wm = self.watermark(ctx);
         match (layout.time_idx, self.event_time()) {
             (Some(i), true) => {
                 let ts = event_times(batch, i, self.time_column.as_deref().unwrap_or_default())?;
@@ -718,6 +731,14 @@ impl Operator for WindowAggregate {
         // Every open window fires (after the final watermark, event-time ones already have).
         self.with_layout(|op, layout| op.fire_due(i64::MAX, layout, out))
     }
+
+    fn snapshot(&mut self, _: u64, ctx: &mut OpContext) -> Result<OperatorState> {
+        self.snapshot_state(ctx)
+    }
+
+    fn restore(&mut self, state: OperatorState, ctx: &mut OpContext) -> Result<()> {
+        self.restore_state(&state, ctx)
+    }
 }
 
 impl WindowAggregate {
@@ -737,7 +758,7 @@ impl WindowAggregate {
         let options = RecordBatchOptions::new().with_row_count(Some(n));
         let stored = RecordBatch::try_new_with_options(layout.stored.clone(), cols, &options)?;
         let key_cols: Vec<ArrayRef> = stored.columns()[..layout.num_keys].to_vec();
-        let wm = ctx.watermark.0;
+        let wm = self.watermark(ctx);
         let Some(sessions) = &mut self.sessions else {
             return Ok(());
         };

@@ -42,17 +42,31 @@
 //! Tumble/hop/cumulate aggregates keep `O(groups)` accumulator state per open window and
 //! never retain rows; sessions and process functions retain the input rows of open windows
 //! (see `rows.rs`). A watermark costs `O(windows due or kept for lateness)` plus the fired
-//! results; barriers emit nothing (snapshots are not implemented yet).
+//! results; barriers emit nothing.
+//!
+//! # Checkpoints
+//! [`Operator::snapshot`](crate::operator::Operator::snapshot) writes the open windows as
+//! keyed Arrow tables filed by the key group of each key (aggregates: one row per window and
+//! key with the accumulators' state columns; sessions and process functions: the retained
+//! rows and each window's references to them), plus one non-keyed metadata row (input schema
+//! and watermark; `snapshot.rs`). Restore rebuilds the indexers, accumulators and row stores
+//! so that the output continues exactly as an uninterrupted run's, rows in the same order;
+//! after a rescale each subtask restores the windows of the key groups it owns, gathered
+//! from every old subtask. The layouts are in the docs of `aggregate/snapshot.rs`,
+//! `process/snapshot.rs` and `session.rs`.
 
 mod aggregate;
 mod process;
 mod rows;
 mod session;
+mod snapshot;
 
 #[cfg(test)]
 mod oracle;
 #[cfg(test)]
 mod process_tests;
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;
 

@@ -21,8 +21,13 @@
 //! a row arriving for it re-fires it after its batch for the changed keys, with all of
 //! their rows (Flink's `FIRE` without purge).
 //!
-//! Barriers: nothing is emitted; the state lives in the operator's fields (snapshots are
-//! not implemented yet).
+//! Barriers: nothing is emitted. A snapshot gathers the rows still referenced by open
+//! windows once (each row once, however many windows refer to it) and writes them, with
+//! each window's references in order and its fired and changed flags, to keyed tables filed
+//! by the key's key group; restore stores the rows again and rebuilds each window's indexer
+//! by interning its rows' keys in reference order, so a restored window calls the function
+//! with the same rows in the same order (see `process/snapshot.rs`). Sessions write the
+//! tables of `session.rs`.
 //!
 //! Complexity per batch: `O(rows × windows per row)` plus one key interning per window;
 //! per firing: `O(rows in the window + groups)` plus the function's own cost.
@@ -43,10 +48,13 @@ use super::{
     Splitter,
 };
 use crate::batch::{column_index, column_names};
+use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
 use crate::operator::{OpContext, Operator, Output};
 use crate::time::Watermark;
 use crate::window::{TimeDomain, WindowAssigner, WindowInfo, WindowSpec};
+
+mod snapshot;
 
 /// A full-window function: called when a window fires, once per key, with the window and
 /// all rows of that key in the window (arrival order, every input column); what it returns
@@ -87,6 +95,8 @@ pub struct WindowProcess {
     sessions: Option<SessionWindows>,
     splitter: Splitter,
     gids: Vec<u32>,
+    /// The watermark at the checkpoint this operator was restored from (`MIN` if none).
+    wm_floor: i64,
 }
 
 impl std::fmt::Debug for WindowProcess {
@@ -143,6 +153,7 @@ impl WindowProcess {
             store: None,
             sessions: None,
             gids: Vec::new(),
+            wm_floor: i64::MIN,
         })
     }
 
@@ -217,7 +228,7 @@ impl WindowProcess {
         match (time_idx, self.event_time()) {
             (Some(i), true) => {
                 let ts = event_times(batch, i, self.time_column.as_deref().unwrap_or_default())?;
-                Ok((RowTimes::Event(ts), ctx.watermark.0))
+                Ok((RowTimes::Event(ts), ctx.watermark.0.max(self.wm_floor)))
             }
             _ => Ok((RowTimes::Uniform(ctx.now_ms()), i64::MIN)),
         }
@@ -530,5 +541,13 @@ impl Operator for WindowProcess {
 
     fn on_end(&mut self, _: &mut OpContext, out: &mut Output) -> Result<()> {
         self.fire_due(i64::MAX, out)
+    }
+
+    fn snapshot(&mut self, _: u64, ctx: &mut OpContext) -> Result<OperatorState> {
+        self.snapshot_state(ctx)
+    }
+
+    fn restore(&mut self, state: OperatorState, ctx: &mut OpContext) -> Result<()> {
+        self.restore_state(&state, ctx)
     }
 }

@@ -11,14 +11,24 @@
 //! Cost: `O(1)` per stored batch and per released run of references; gathering is
 //! `O(rows gathered + batches spanned)`. Memory: the retained batches (whole, even when only
 //! some rows are still referenced) plus 16 bytes per reference.
+//!
+//! Checkpoints: the operator gathers the referenced rows once ([`RowStore::snapshot_rows`]),
+//! each with its identity `(origin subtask, sequence number, row)`, and writes them to a
+//! keyed table. [`RowStore::restore_rows`] sorts restored rows by identity (arrival order
+//! within an old subtask) and stores one batch per old batch that still had rows referenced,
+//! so references keep their order and batches are released as before; callers then map
+//! their saved identities to the new references with [`RestoredRows::find`].
 
 use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::Arc;
 
-use arrow::array::{new_empty_array, Array, ArrayRef};
+use arrow::array::{new_empty_array, Array, ArrayRef, UInt32Array, UInt64Array};
 use arrow::compute::interleave;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{SchemaRef, UInt32Type, UInt64Type};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
+use super::snapshot::{bad_state, primitive, sorted_by};
 use crate::error::{Error, Result};
 
 /// A row of a retained batch: (batch sequence number, row index).
@@ -105,6 +115,101 @@ impl RowStore {
         Ok(())
     }
 
+    /// The identity columns and the rows of `refs` (sorted, distinct) for a checkpoint
+    /// table: `origin: UInt32` (this subtask), `seq: UInt64`, `row: UInt32`, then the store's
+    /// columns (named `c0`, `c1`, ...).
+    ///
+    /// # Errors
+    /// As [`gather`](Self::gather).
+    pub(crate) fn snapshot_rows(
+        &self,
+        refs: &[RowRef],
+        origin: u32,
+    ) -> Result<Vec<(String, ArrayRef)>> {
+        let rows = self.gather(refs)?;
+        let mut columns: Vec<(String, ArrayRef)> = vec![
+            (
+                "origin".into(),
+                Arc::new(UInt32Array::from_value(origin, refs.len())),
+            ),
+            (
+                "seq".into(),
+                Arc::new(UInt64Array::from_iter_values(refs.iter().map(|r| r.0))),
+            ),
+            (
+                "row".into(),
+                Arc::new(UInt32Array::from_iter_values(refs.iter().map(|r| r.1))),
+            ),
+        ];
+        for (i, c) in rows.columns().iter().enumerate() {
+            columns.push((format!("c{i}"), c.clone()));
+        }
+        Ok(columns)
+    }
+
+    /// Stores the rows of a restored table written from [`snapshot_rows`](Self::snapshot_rows)
+    /// columns (the identity at columns 0, 1, 2 and the store's columns from `data_from`),
+    /// one batch per `(origin, seq)`, in identity order. The batches hold no references yet:
+    /// add them with [`add_refs`](Self::add_refs), then call
+    /// [`RestoredRows::release_unreferenced`].
+    ///
+    /// # Errors
+    /// Columns of the wrong types ([`Error::Data`] naming `table`).
+    pub(crate) fn restore_rows(
+        &mut self,
+        rows: &RecordBatch,
+        data_from: usize,
+        table: &str,
+    ) -> Result<RestoredRows> {
+        let sorted = sorted_by(rows, &[0, 1, 2])?;
+        let origins = primitive::<UInt32Type>(&sorted, 0, table)?.values();
+        let seqs = primitive::<UInt64Type>(&sorted, 1, table)?.values();
+        let row_idx = primitive::<UInt32Type>(&sorted, 2, table)?.values();
+        let width = self.schema.fields().len();
+        if sorted.num_columns() != data_from + width {
+            return Err(bad_state(
+                table,
+                format!(
+                    "{} columns, expected {} identity and {width} row columns",
+                    sorted.num_columns(),
+                    data_from
+                ),
+            ));
+        }
+        let n = sorted.num_rows();
+        let mut ids = Vec::with_capacity(n);
+        let mut refs = Vec::with_capacity(n);
+        let first_seq = self.base + self.slots.len() as u64;
+        let mut i = 0;
+        while i < n {
+            let mut j = i + 1;
+            while j < n && origins[j] == origins[i] && seqs[j] == seqs[i] {
+                j += 1;
+            }
+            let part = sorted.slice(i, j - i);
+            let options = RecordBatchOptions::new().with_row_count(Some(j - i));
+            let batch = RecordBatch::try_new_with_options(
+                self.schema.clone(),
+                part.columns()[data_from..].to_vec(),
+                &options,
+            )
+            .map_err(|e| bad_state(table, e.to_string()))?;
+            let seq = self.push(batch);
+            for k in i..j {
+                ids.push((origins[k], seqs[k], row_idx[k]));
+                refs.push((seq, (k - i) as u32));
+            }
+            i = j;
+        }
+        let pushed = first_seq..self.base + self.slots.len() as u64;
+        Ok(RestoredRows {
+            sorted,
+            ids,
+            refs,
+            pushed,
+        })
+    }
+
     /// The referenced rows, in the order of `refs`, as one batch of the store's schema.
     ///
     /// # Errors
@@ -151,5 +256,36 @@ impl RowStore {
             columns,
             &options,
         )?)
+    }
+}
+
+/// Rows restored into a [`RowStore`] by [`RowStore::restore_rows`].
+#[derive(Debug)]
+pub(crate) struct RestoredRows {
+    /// The restored table sorted by identity: row `i` is stored at `refs[i]`.
+    pub(crate) sorted: RecordBatch,
+    /// `(origin, seq, row)` of each row of `sorted`, ascending.
+    ids: Vec<(u32, u64, u32)>,
+    /// Where each row of `sorted` is stored now.
+    pub(crate) refs: Vec<RowRef>,
+    /// The sequence numbers of the batches stored.
+    pushed: Range<u64>,
+}
+
+impl RestoredRows {
+    /// The position in [`sorted`](Self::sorted) of the row saved as `(origin, seq, row)`.
+    pub(crate) fn find(&self, id: (u32, u64, u32)) -> Option<usize> {
+        self.ids.binary_search(&id).ok()
+    }
+
+    /// Drops the restored batches no reference was added to.
+    ///
+    /// # Errors
+    /// A batch already released (a bug).
+    pub(crate) fn release_unreferenced(&self, store: &mut RowStore) -> Result<()> {
+        for seq in self.pushed.clone() {
+            store.release(seq, 0)?;
+        }
+        Ok(())
     }
 }

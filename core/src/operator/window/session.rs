@@ -27,19 +27,46 @@
 //! Complexity: per row, one key lookup (the batch's keys are interned once per batch) and a
 //! binary search in the key's session list; merging moves row references (`O(rows of the
 //! merged sessions)`); firing is `O(rows of fired sessions)` plus `O(log sessions)` each.
+//!
+//! Checkpoints ([`SessionWindows::snapshot`]) write two keyed tables, each row filed under
+//! the key group of its key (key group 0 without keys):
+//!
+//! | table | columns | rows |
+//! |---|---|---|
+//! | `session_keys` | `origin: UInt32, key_id: UInt32, key0..` | every key of the indexer, in id order (keyed sessions only) |
+//! | `session_rows` | `origin, seq: UInt64, row: UInt32, key_id, start: Int64, end: Int64, dirty: Boolean, c0..` | every row of an open session, with its session, in arrival order per session |
+//!
+//! `origin` is the subtask that wrote the row, so identities stay distinct when a rescale
+//! hands one subtask the rows of several. Keys are re-interned in `(key_id, origin)` order:
+//! at the same parallelism every key gets its old id back, which keeps the order in which
+//! sessions with equal ends fire; after a rescale only the order between keys changes. Rows
+//! are stored again in arrival order, so a restored session fires its rows in the order the
+//! uninterrupted run would. Sessions of one key from several old subtasks (possible only
+//! without keys) are merged where they overlap, as new rows would merge them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
+use std::sync::Arc;
 
-use arrow::array::ArrayRef;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, UInt32Array};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef, UInt32Type};
 use arrow::record_batch::RecordBatch;
 use millstream_kernels::group::GroupIndexer;
 
 use super::rows::{RowRef, RowStore};
+use super::snapshot::{bad_state, booleans, key_groups, owned_rows, primitive, sorted_by};
 use super::{window_is_due, window_is_late, RowTimes};
+use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
+use crate::operator::OpContext;
 use crate::window::WindowInfo;
+
+/// Keyed table of the session keys.
+const KEYS_TABLE: &str = "session_keys";
+/// Keyed table of the rows of open sessions.
+const ROWS_TABLE: &str = "session_rows";
+/// Columns of [`ROWS_TABLE`] before the stored row's.
+const ROW_META: usize = 7;
 
 #[derive(Debug)]
 struct Session {
@@ -311,5 +338,143 @@ impl SessionWindows {
             self.store.release_all(&s.rows)?;
         }
         Ok(fired)
+    }
+}
+
+impl SessionWindows {
+    /// Writes the sessions to `state` (see the module docs for the tables). Sorts the rows
+    /// of merged sessions, as firing them would.
+    ///
+    /// # Errors
+    /// A key type that cannot be hashed, or an arrow error.
+    pub(crate) fn snapshot(&mut self, ctx: &OpContext, state: &mut OperatorState) -> Result<()> {
+        let origin = ctx.subtask as u32;
+        let key_kg = match &self.keys {
+            Some(ix) => {
+                let keys = ix.emit_keys()?;
+                let n = ix.num_groups();
+                let kg = key_groups(&keys, n, ctx)?;
+                let mut columns: Vec<(String, ArrayRef)> = vec![
+                    ("origin".into(), Arc::new(UInt32Array::from_value(origin, n))),
+                    (
+                        "key_id".into(),
+                        Arc::new(UInt32Array::from_iter_values(0..n as u32)),
+                    ),
+                ];
+                for (i, k) in keys.into_iter().enumerate() {
+                    columns.push((format!("key{i}"), k));
+                }
+                state.push_keyed(KEYS_TABLE, kg.clone(), &super::snapshot::state_batch(columns, n)?)?;
+                kg
+            }
+            None => vec![0; self.sessions.len()],
+        };
+        let (mut refs, mut key_ids, mut starts, mut ends, mut dirty) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (key, list) in self.sessions.iter_mut().enumerate() {
+            for s in list.iter_mut() {
+                if !s.sorted {
+                    s.rows.sort_unstable();
+                    s.sorted = true;
+                }
+                refs.extend_from_slice(&s.rows);
+                let n = s.rows.len();
+                key_ids.extend(std::iter::repeat_n(key as u32, n));
+                starts.extend(std::iter::repeat_n(s.start, n));
+                ends.extend(std::iter::repeat_n(s.end, n));
+                dirty.extend(std::iter::repeat_n(s.dirty, n));
+            }
+        }
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let kg = key_ids
+            .iter()
+            .map(|&k| key_kg.get(k as usize).copied())
+            .collect::<Option<Vec<u32>>>()
+            .ok_or_else(|| Error::Internal("session of an unknown key".into()))?;
+        let n = refs.len();
+        let mut columns = self.store.snapshot_rows(&refs, origin)?;
+        let rows = columns.split_off(3);
+        columns.push(("key_id".into(), Arc::new(UInt32Array::from(key_ids))));
+        columns.push(("start".into(), Arc::new(Int64Array::from(starts))));
+        columns.push(("end".into(), Arc::new(Int64Array::from(ends))));
+        columns.push(("dirty".into(), Arc::new(BooleanArray::from(dirty))));
+        columns.extend(rows);
+        state.push_keyed(ROWS_TABLE, kg, &super::snapshot::state_batch(columns, n)?)
+    }
+
+    /// Loads the sessions handed to this subtask (those of the key groups it owns; the
+    /// operator is fresh).
+    ///
+    /// # Errors
+    /// Tables this operator did not write ([`Error::Data`]).
+    pub(crate) fn restore(&mut self, state: &OperatorState) -> Result<()> {
+        let mut key_map: HashMap<(u32, u32), u32> = HashMap::new();
+        if let (Some(ix), Some(keys)) = (&mut self.keys, owned_rows(state, KEYS_TABLE)?) {
+            let keys = sorted_by(&keys, &[1, 0])?;
+            let origins = primitive::<UInt32Type>(&keys, 0, KEYS_TABLE)?.values();
+            let old = primitive::<UInt32Type>(&keys, 1, KEYS_TABLE)?.values();
+            let mut ids = Vec::new();
+            ix.intern(&keys.columns()[2..], &mut ids)?;
+            for ((&o, &k), &id) in origins.iter().zip(old.iter()).zip(&ids) {
+                key_map.insert((o, k), id);
+            }
+        }
+        let num_keys = self.keys.as_ref().map_or(1, |ix| ix.num_groups());
+        if self.sessions.len() < num_keys {
+            self.sessions.resize_with(num_keys, Vec::new);
+            self.touched_flag.resize(num_keys, false);
+        }
+        let Some(rows) = owned_rows(state, ROWS_TABLE)? else {
+            return Ok(());
+        };
+        let restored = self.store.restore_rows(&rows, ROW_META, ROWS_TABLE)?;
+        let b = &restored.sorted;
+        let origins = primitive::<UInt32Type>(b, 0, ROWS_TABLE)?.values();
+        let key_ids = primitive::<UInt32Type>(b, 3, ROWS_TABLE)?.values();
+        let starts = primitive::<Int64Type>(b, 4, ROWS_TABLE)?.values();
+        let ends = primitive::<Int64Type>(b, 5, ROWS_TABLE)?.values();
+        let dirty = booleans(b, 6, ROWS_TABLE)?;
+        // Rows come in identity order, so each session's references ascend.
+        let mut found: BTreeMap<(u32, i64), Session> = BTreeMap::new();
+        for (i, &r) in restored.refs.iter().enumerate() {
+            let key = match self.keys {
+                Some(_) => *key_map.get(&(origins[i], key_ids[i])).ok_or_else(|| {
+                    bad_state(ROWS_TABLE, format!("row of unknown key {}", key_ids[i]))
+                })?,
+                None => 0,
+            };
+            let s = found.entry((key, starts[i])).or_insert_with(|| Session {
+                start: starts[i],
+                end: ends[i],
+                rows: Vec::new(),
+                sorted: true,
+                dirty: false,
+            });
+            s.end = s.end.max(ends[i]);
+            s.dirty |= dirty.value(i);
+            s.rows.push(r);
+            self.store.add_refs(r.0, 1)?;
+        }
+        for ((key, _), s) in found {
+            let list = &mut self.sessions[key as usize];
+            match list.last_mut() {
+                // Sorted by start: only the last can overlap or touch the next.
+                Some(last) if s.start <= last.end => {
+                    last.end = last.end.max(s.end);
+                    last.rows.extend(s.rows);
+                    last.sorted = false;
+                    last.dirty |= s.dirty;
+                }
+                _ => list.push(s),
+            }
+        }
+        for (key, list) in self.sessions.iter().enumerate() {
+            for s in list {
+                self.by_end.insert((s.end, key as u32, s.start));
+            }
+        }
+        restored.release_unreferenced(&mut self.store)
     }
 }
