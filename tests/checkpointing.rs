@@ -129,14 +129,16 @@ fn expected(query: &'static str, events: u64) -> Vec<String> {
 
 #[test]
 fn a_task_failing_once_is_restarted_from_its_checkpoint_with_exactly_once_output() {
-    for (query, events) in [("tumble_count", 60_000), ("q3", 60_000), ("q8", 60_000)] {
+    // q8 fires one 10 s window per 100k events: enough of them that the failure lands
+    // between two.
+    for (query, events) in [("tumble_count", 60_000), ("q3", 60_000), ("q8", 300_000)] {
         let want = expected(query, events);
         assert!(!want.is_empty());
         let ck = tempfile::tempdir().unwrap();
         let out = tempfile::tempdir().unwrap();
         let mut run = Run::new(query, events, 2).checkpoints(ck.path(), 30, CheckpointMode::ExactlyOnce);
         run.max_rate = Some(events);
-        run.fail_after = Some(want.len() as u64 / 2);
+        run.fail_after = Some((want.len() as u64 / 2).min(1));
         run.restart = RestartStrategy::FixedDelay {
             attempts: 3,
             delay: Duration::from_millis(10),
@@ -227,9 +229,9 @@ fn a_corrupted_checkpoint_falls_back_to_the_previous_one() {
 fn a_truncated_manifest_is_detected_and_skipped() {
     let ck = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let want = expected("tumble_count", 40_000);
-    let mut first = Run::new("tumble_count", 40_000, 1).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
-    first.max_rate = Some(40_000);
+    let want = expected("tumble_count", 80_000);
+    let mut first = Run::new("tumble_count", 80_000, 2).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
+    first.max_rate = Some(80_000);
     first.always_fail_after = Some(want.len() as u64 / 2);
     assert!(first.execute(out.path()).is_err());
     let mut chks: Vec<PathBuf> = std::fs::read_dir(ck.path())
@@ -243,12 +245,12 @@ fn a_truncated_manifest_is_detected_and_skipped() {
     let f = std::fs::OpenOptions::new().write(true).open(&newest).unwrap();
     f.set_len(len / 2).unwrap();
     // Restoring that exact path is an error naming the file...
-    let mut direct = Run::new("tumble_count", 40_000, 1);
+    let mut direct = Run::new("tumble_count", 80_000, 2);
     direct.restore = RestoreFrom::Path(chks.last().unwrap().clone());
     let err = direct.execute(out.path()).unwrap_err().to_string();
     assert!(err.contains("_metadata") && err.contains("checksum"), "{err}");
     // ...and `latest` falls back.
-    let mut second = Run::new("tumble_count", 40_000, 1).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
+    let mut second = Run::new("tumble_count", 80_000, 2).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
     second.restore = RestoreFrom::Latest;
     second.execute(out.path()).unwrap();
     assert_eq!(committed_rows(out.path()), want);

@@ -101,8 +101,8 @@ fn uninterrupted(f: &dyn SourceFactory, batch_size: usize) -> Result<Output> {
 }
 
 /// Runs `chain[0]` fresh subtasks, each for a random number of batches (up to
-/// `max_cut`), snapshots them, restores at `chain[1]`, and so on; the last parallelism runs
-/// to the end.
+/// `max_cut`), snapshots them, restores at `chain[1]` with a random smaller batch size, and
+/// so on; the last parallelism runs to the end.
 fn interrupted(
     f: &dyn SourceFactory,
     chain: &[usize],
@@ -125,8 +125,11 @@ fn interrupted(
             .collect::<Result<Vec<_>>>()?;
         // The old subtasks (and their read-ahead threads) are gone before the new start.
         drop(subtasks);
+        // Another batch size after a restore: the generators then stop inside their
+        // blocks, so the next cut leaves partial blocks.
+        let size = rng.random_range(batch_size / 3..=batch_size).max(1);
         subtasks = (0..next)
-            .map(|t| f.restore(&ctx(t, next, batch_size), &positions))
+            .map(|t| f.restore(&ctx(t, next, size), &positions))
             .collect::<Result<Vec<_>>>()?;
     }
     for s in &mut subtasks {

@@ -188,6 +188,17 @@ pub trait SinkFactory: Send + Sync {
     fn abort_uncommitted(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Take back output committed by checkpoints after `checkpoint_id`: a job resuming
+    /// from an older checkpoint (newer ones were corrupt) produces those rows again. Called
+    /// when a job resumes (`0`: from the beginning), before it runs.
+    ///
+    /// # Errors
+    /// Deleting failed.
+    fn rollback_after(&self, checkpoint_id: u64) -> Result<()> {
+        let _ = checkpoint_id;
+        Ok(())
+    }
 }
 
 /// Shared handle to a source factory.

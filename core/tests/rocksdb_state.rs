@@ -66,7 +66,12 @@ fn run(kind: StateBackendKind, keys: u64, rounds: u64, parallelism: usize) -> Re
         Arc::new(AtomicU64::new(0)),
     );
     let sst_seen = Arc::new(AtomicBool::new(false));
-    let (r, w, f, s) = (rows.clone(), wrong.clone(), finals.clone(), sst_seen.clone());
+    let (r, w, f, s) = (
+        rows.clone(),
+        wrong.clone(),
+        finals.clone(),
+        sst_seen.clone(),
+    );
     let last = rounds as i64;
     let _ = input
         .key_by(["k"])
@@ -144,7 +149,10 @@ fn rolling_sum_over_200k_keys_spills_to_disk() {
     assert_eq!(out.rows, 3 * keys, "one rolling value per input row");
     assert_eq!(out.wrong, 0, "every rolling value equals the closed form");
     assert_eq!(out.finals, keys, "every key reached its final value");
-    assert!(out.sst_seen, "state was flushed to SST files under the budget");
+    assert!(
+        out.sst_seen,
+        "state was flushed to SST files under the budget"
+    );
     // Instances remove their directories when the job ends.
     assert!(!has_sst(dir.path()));
 }

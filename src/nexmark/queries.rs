@@ -302,7 +302,10 @@ impl Operator for RunningMaxFilter {
             .iter()
             .find(|t| t.name != Self::STATE_TABLE && t.num_rows() > 0)
         {
-            return Err(Error::Schema(format!("{what}: unknown state table '{}'", t.name)));
+            return Err(Error::Schema(format!(
+                "{what}: unknown state table '{}'",
+                t.name
+            )));
         }
         self.maxes.clear();
         if state.rescaled {
@@ -314,7 +317,8 @@ impl Operator for RunningMaxFilter {
         for b in &t.batches {
             let starts = int64(b, "window_start")?.values();
             let maxes = int64(b, "max_price")?.values();
-            self.maxes.extend(starts.iter().copied().zip(maxes.iter().copied()));
+            self.maxes
+                .extend(starts.iter().copied().zip(maxes.iter().copied()));
         }
         Ok(())
     }
@@ -376,9 +380,18 @@ mod tests {
             }
             let col = |f: fn(&(i64, i64, i64)) -> i64| -> Vec<i64> { rows.iter().map(f).collect() };
             let b = RecordBatch::try_from_iter([
-                ("auction", Arc::new(Int64Array::from(col(|r| r.0))) as ArrayRef),
-                ("price", Arc::new(Int64Array::from(col(|r| r.1))) as ArrayRef),
-                ("bidder", Arc::new(Int64Array::from(col(|r| r.0 % 7))) as ArrayRef),
+                (
+                    "auction",
+                    Arc::new(Int64Array::from(col(|r| r.0))) as ArrayRef,
+                ),
+                (
+                    "price",
+                    Arc::new(Int64Array::from(col(|r| r.1))) as ArrayRef,
+                ),
+                (
+                    "bidder",
+                    Arc::new(Int64Array::from(col(|r| r.0 % 7))) as ArrayRef,
+                ),
                 (
                     "date_time",
                     Arc::new(TimestampMillisecondArray::from(col(|r| r.2))) as ArrayRef,

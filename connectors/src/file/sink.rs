@@ -92,12 +92,16 @@ impl SinkFactory for CsvSinkFactory {
         Ok(Box::new(PartSink::<CsvPart>::new(&self.dir, subtask)?))
     }
 
-    fn commit(&self, _checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
-        commit_files(&self.dir, committables)
+    fn commit(&self, checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
+        commit_files(&self.dir, checkpoint_id, committables)
     }
 
     fn abort_uncommitted(&self) -> Result<()> {
         abort_files(&self.dir)
+    }
+
+    fn rollback_after(&self, checkpoint_id: u64) -> Result<()> {
+        rollback_files(&self.dir, checkpoint_id)
     }
 }
 
@@ -130,12 +134,16 @@ impl SinkFactory for JsonSinkFactory {
         Ok(Box::new(PartSink::<JsonPart>::new(&self.dir, subtask)?))
     }
 
-    fn commit(&self, _checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
-        commit_files(&self.dir, committables)
+    fn commit(&self, checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
+        commit_files(&self.dir, checkpoint_id, committables)
     }
 
     fn abort_uncommitted(&self) -> Result<()> {
         abort_files(&self.dir)
+    }
+
+    fn rollback_after(&self, checkpoint_id: u64) -> Result<()> {
+        rollback_files(&self.dir, checkpoint_id)
     }
 }
 
@@ -148,7 +156,11 @@ struct Committable {
 
 /// Renames the files of `committables` to their visible names; files already renamed are
 /// fine (a commit repeated after a crash).
-fn commit_files(dir: &Path, committables: &[Vec<u8>]) -> Result<()> {
+///
+/// The visible name gets the checkpoint id as a prefix (`c<id>-part-...`), so that a
+/// restore from an older checkpoint can take back what newer ones committed
+/// ([`rollback_files`]).
+fn commit_files(dir: &Path, checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
     let what = || format!("file sink '{}'", dir.display());
     for bytes in committables {
         let c: Committable = serde_json::from_slice(bytes).map_err(|e| Error::Connector {
@@ -164,7 +176,7 @@ fn commit_files(dir: &Path, committables: &[Vec<u8>]) -> Result<()> {
                     });
                 }
             }
-            let (from, to) = (dir.join(hidden), dir.join(visible));
+            let (from, to) = (dir.join(hidden), dir.join(committed_name(checkpoint_id, visible)));
             match std::fs::rename(&from, &to) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -189,6 +201,35 @@ fn commit_files(dir: &Path, committables: &[Vec<u8>]) -> Result<()> {
     }
     if !committables.is_empty() {
         sync_dir(dir);
+    }
+    Ok(())
+}
+
+/// The visible name of a part file committed by checkpoint `checkpoint_id`.
+fn committed_name(checkpoint_id: u64, visible: &str) -> String {
+    format!("c{checkpoint_id:010}-{visible}")
+}
+
+/// Deletes the part files committed by checkpoints after `checkpoint_id` (a job restoring
+/// an older checkpoint, because newer ones are corrupt, produces those rows again).
+fn rollback_files(dir: &Path, checkpoint_id: u64) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("cannot list '{}'", dir.display()), e)),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let id = name
+            .strip_prefix('c')
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(id, rest)| rest.starts_with("part-").then_some(id))
+            .and_then(|id| id.parse::<u64>().ok());
+        if id.is_some_and(|id| id > checkpoint_id) {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("cannot delete '{}'", path.display()), e))?;
+        }
     }
     Ok(())
 }
@@ -479,7 +520,7 @@ mod tests {
         assert_eq!(visible_text(&out), "1\n2\n3\n");
         let all = names(&out);
         assert_eq!(all.len(), 2);
-        assert!(all.iter().all(|n| n.starts_with("part-")), "{all:?}");
+        assert!(all.iter().all(|n| n.starts_with('c') && n.contains("-part-")), "{all:?}");
         assert!(all[0].ends_with("-1-0.csv") && all[1].ends_with("-1-1.csv"));
     }
 

@@ -95,6 +95,43 @@ impl StreamExecutionEnvironment {
         self
     }
 
+    /// Take a checkpoint every `config.interval` into `config.dir` (Flink's
+    /// `enableCheckpointing`).
+    pub fn enable_checkpointing(&self, config: crate::checkpoint::CheckpointConfig) -> &Self {
+        self.inner.borrow_mut().config.checkpoint = Some(config);
+        self
+    }
+
+    /// Start the job from a checkpoint or savepoint.
+    pub fn set_restore(&self, from: crate::checkpoint::RestoreFrom) -> &Self {
+        self.inner.borrow_mut().config.restore = from;
+        self
+    }
+
+    /// What happens when a task fails.
+    pub fn set_restart_strategy(&self, strategy: crate::checkpoint::RestartStrategy) -> &Self {
+        self.inner.borrow_mut().config.restart = strategy;
+        self
+    }
+
+    /// Where keyed state lives.
+    pub fn set_state_backend(&self, kind: crate::state::StateBackendKind) -> &Self {
+        self.inner.borrow_mut().config.state_backend = kind;
+        self
+    }
+
+    /// Hold every source node to `rows_per_sec` rows per second of wall time, spread over
+    /// its subtasks (for crash tests and latency runs).
+    pub fn set_source_max_rate(&self, rows_per_sec: Option<u64>) -> &Self {
+        self.inner.borrow_mut().config.source_max_rate = rows_per_sec;
+        self
+    }
+
+    /// The job's control handle (savepoint requests and results).
+    pub fn control(&self) -> Arc<crate::runtime::JobControl> {
+        self.inner.borrow().config.control.clone()
+    }
+
     /// Turn operator chaining off (every operator its own task).
     pub fn disable_chaining(&self) -> &Self {
         self.inner.borrow_mut().config.chaining = false;

@@ -96,7 +96,9 @@ impl RestartStrategy {
     pub fn delay(&self, attempt: u32) -> Option<Duration> {
         match *self {
             RestartStrategy::None => None,
-            RestartStrategy::FixedDelay { attempts, delay } => (attempt <= attempts).then_some(delay),
+            RestartStrategy::FixedDelay { attempts, delay } => {
+                (attempt <= attempts).then_some(delay)
+            }
             RestartStrategy::ExponentialBackoff {
                 attempts,
                 initial,

@@ -96,8 +96,12 @@ impl CheckpointStore {
     /// The directory cannot be created.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        fs::create_dir_all(root.join("shared"))
-            .map_err(|e| Error::io(format!("creating checkpoint directory {}", root.display()), e))?;
+        fs::create_dir_all(root.join("shared")).map_err(|e| {
+            Error::io(
+                format!("creating checkpoint directory {}", root.display()),
+                e,
+            )
+        })?;
         Ok(CheckpointStore {
             root,
             linked: HashMap::new(),
@@ -126,7 +130,13 @@ impl CheckpointStore {
         }
     }
 
-    fn put_bytes(&self, bytes: &[u8], ext: &str, dest: &Destination, stats: &mut WriteStats) -> Result<FileRef> {
+    fn put_bytes(
+        &self,
+        bytes: &[u8],
+        ext: &str,
+        dest: &Destination,
+        stats: &mut WriteStats,
+    ) -> Result<FileRef> {
         let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes));
         let (dir, prefix) = self.files_dir(dest);
         let name = format!("{hash}.{ext}");
@@ -134,12 +144,16 @@ impl CheckpointStore {
         stats.files_total += 1;
         stats.bytes_total += bytes.len() as u64;
         if !path.exists() {
-            fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
             let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-            let mut f = fs::File::create(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-            f.write_all(bytes).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+            let mut f = fs::File::create(&tmp)
+                .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+            f.write_all(bytes)
+                .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
             drop(f);
-            fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
+            fs::rename(&tmp, &path)
+                .map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
             stats.files_written += 1;
             stats.bytes_written += bytes.len() as u64;
         }
@@ -152,14 +166,25 @@ impl CheckpointStore {
 
     /// Store an immutable file (hard link when possible), hashing it only the first time
     /// this store sees its inode.
-    fn put_file(&mut self, src: &Path, dest: &Destination, stats: &mut WriteStats) -> Result<FileRef> {
-        let meta = fs::metadata(src).map_err(|e| Error::io(format!("reading {}", src.display()), e))?;
+    fn put_file(
+        &mut self,
+        src: &Path,
+        dest: &Destination,
+        stats: &mut WriteStats,
+    ) -> Result<FileRef> {
+        let meta =
+            fs::metadata(src).map_err(|e| Error::io(format!("reading {}", src.display()), e))?;
         let key = (inode(&meta), meta.len());
-        let ext = src.extension().and_then(|e| e.to_str()).unwrap_or("bin").to_string();
+        let ext = src
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("bin")
+            .to_string();
         let hash = match self.linked.get(&key).filter(|_| key.0 != 0) {
             Some(h) => h.clone(),
             None => {
-                let bytes = fs::read(src).map_err(|e| Error::io(format!("reading {}", src.display()), e))?;
+                let bytes = fs::read(src)
+                    .map_err(|e| Error::io(format!("reading {}", src.display()), e))?;
                 format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
             }
         };
@@ -169,12 +194,16 @@ impl CheckpointStore {
         stats.files_total += 1;
         stats.bytes_total += meta.len();
         if !path.exists() {
-            fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
             let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
             if fs::hard_link(src, &tmp).is_err() {
-                fs::copy(src, &tmp).map_err(|e| Error::io(format!("copying {} to {}", src.display(), tmp.display()), e))?;
+                fs::copy(src, &tmp).map_err(|e| {
+                    Error::io(format!("copying {} to {}", src.display(), tmp.display()), e)
+                })?;
             }
-            fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
+            fs::rename(&tmp, &path)
+                .map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
             stats.files_written += 1;
             stats.bytes_written += meta.len();
         }
@@ -243,7 +272,10 @@ impl CheckpointStore {
             entries.sort();
             for p in entries {
                 let file = self.put_file(&p, dest, &mut stats)?;
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 named.push(NamedFile { name, file });
             }
             let _ = fs::remove_dir_all(&f.dir);
@@ -285,8 +317,13 @@ impl CheckpointStore {
     /// I/O errors.
     pub fn write_manifest(&self, dir: &Path, manifest: &Manifest) -> Result<PathBuf> {
         fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let json = serde_json::to_vec_pretty(manifest).map_err(|e| Error::Internal(format!("encoding manifest: {e}")))?;
-        let mut bytes = format!("{MANIFEST_HEADER} {:032x}\n", xxhash_rust::xxh3::xxh3_128(&json)).into_bytes();
+        let json = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| Error::Internal(format!("encoding manifest: {e}")))?;
+        let mut bytes = format!(
+            "{MANIFEST_HEADER} {:032x}\n",
+            xxhash_rust::xxh3::xxh3_128(&json)
+        )
+        .into_bytes();
         bytes.extend_from_slice(&json);
         let path = dir.join(MANIFEST_FILE);
         let tmp = dir.join(format!(".{MANIFEST_FILE}.tmp"));
@@ -301,10 +338,14 @@ impl CheckpointStore {
     /// The directory cannot be listed.
     pub fn completed(&self) -> Result<Vec<u64>> {
         let mut ids = Vec::new();
-        let rd = fs::read_dir(&self.root).map_err(|e| Error::io(format!("listing {}", self.root.display()), e))?;
+        let rd = fs::read_dir(&self.root)
+            .map_err(|e| Error::io(format!("listing {}", self.root.display()), e))?;
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(id) = name.strip_prefix("chk-").and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(id) = name
+                .strip_prefix("chk-")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 if e.path().join(MANIFEST_FILE).exists() {
                     ids.push(id);
                 }
@@ -360,7 +401,8 @@ impl CheckpointStore {
         let keep_from = ids.len().saturating_sub(retain.max(1));
         for id in &ids[..keep_from] {
             let d = self.checkpoint_dir(*id);
-            fs::remove_dir_all(&d).map_err(|e| Error::io(format!("removing {}", d.display()), e))?;
+            fs::remove_dir_all(&d)
+                .map_err(|e| Error::io(format!("removing {}", d.display()), e))?;
         }
         let mut live: HashSet<String> = HashSet::new();
         for id in &ids[keep_from..] {
@@ -375,14 +417,16 @@ impl CheckpointStore {
             }
         }
         let shared = self.root.join("shared");
-        let rd = fs::read_dir(&shared).map_err(|e| Error::io(format!("listing {}", shared.display()), e))?;
+        let rd = fs::read_dir(&shared)
+            .map_err(|e| Error::io(format!("listing {}", shared.display()), e))?;
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if !live.contains(&name) {
                 let _ = fs::remove_file(e.path());
             }
         }
-        self.linked.retain(|_, h| live.iter().any(|n| n.starts_with(h.as_str())));
+        self.linked
+            .retain(|_, h| live.iter().any(|n| n.starts_with(h.as_str())));
         Ok(())
     }
 }
@@ -425,7 +469,10 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         location: crate::error::Location::file(&path),
         detail: format!("checkpoint manifest {why}"),
     };
-    let nl = bytes.iter().position(|&b| b == b'\n').ok_or_else(|| bad("has no header line"))?;
+    let nl = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| bad("has no header line"))?;
     let header = std::str::from_utf8(&bytes[..nl]).map_err(|_| bad("header is not text"))?;
     let expect = header
         .strip_prefix(MANIFEST_HEADER)
@@ -435,9 +482,14 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     if format!("{:032x}", xxhash_rust::xxh3::xxh3_128(json)) != expect {
         return Err(bad("fails its checksum (truncated or altered)"));
     }
-    let m: Manifest = serde_json::from_slice(json).map_err(|e| bad(&format!("does not parse: {e}")))?;
+    let m: Manifest =
+        serde_json::from_slice(json).map_err(|e| bad(&format!("does not parse: {e}")))?;
     if m.version != super::manifest::MANIFEST_VERSION {
-        return Err(bad(&format!("has version {}, this build reads {}", m.version, super::manifest::MANIFEST_VERSION)));
+        return Err(bad(&format!(
+            "has version {}, this build reads {}",
+            m.version,
+            super::manifest::MANIFEST_VERSION
+        )));
     }
     Ok(m)
 }
@@ -480,13 +532,18 @@ impl LoadedCheckpoint {
     /// Missing or corrupt file.
     pub fn read_verified(&self, f: &FileRef) -> Result<Vec<u8>> {
         let path = self.dir.join(&f.path);
-        let bytes = fs::read(&path).map_err(|e| Error::io(format!("reading checkpoint file {}", path.display()), e))?;
+        let bytes = fs::read(&path)
+            .map_err(|e| Error::io(format!("reading checkpoint file {}", path.display()), e))?;
         let bad = |why: String| Error::Data {
             location: crate::error::Location::file(&path),
             detail: format!("checkpoint file {why}"),
         };
         if bytes.len() as u64 != f.bytes {
-            return Err(bad(format!("has {} bytes, the manifest says {} (truncated?)", bytes.len(), f.bytes)));
+            return Err(bad(format!(
+                "has {} bytes, the manifest says {} (truncated?)",
+                bytes.len(),
+                f.bytes
+            )));
         }
         if format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes)) != f.hash {
             return Err(bad("fails its checksum (corrupt)".into()));
@@ -509,12 +566,15 @@ impl LoadedCheckpoint {
     /// # Errors
     /// I/O errors.
     pub fn materialize(&self, files: &FilesManifest, into: &Path) -> Result<()> {
-        fs::create_dir_all(into).map_err(|e| Error::io(format!("creating {}", into.display()), e))?;
+        fs::create_dir_all(into)
+            .map_err(|e| Error::io(format!("creating {}", into.display()), e))?;
         for nf in &files.files {
             let src = self.dir.join(&nf.file.path);
             let dst = into.join(&nf.name);
             if fs::hard_link(&src, &dst).is_err() {
-                fs::copy(&src, &dst).map_err(|e| Error::io(format!("copying {} to {}", src.display(), dst.display()), e))?;
+                fs::copy(&src, &dst).map_err(|e| {
+                    Error::io(format!("copying {} to {}", src.display(), dst.display()), e)
+                })?;
             }
         }
         Ok(())

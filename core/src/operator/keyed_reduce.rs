@@ -357,7 +357,10 @@ impl Bound {
             fields.push(Field::new(format!("s{i}"), c.data_type().clone(), true));
         }
         columns.extend(state);
-        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
     }
 
     /// Intern restored group rows (key columns, then state columns) as a new chunk.
@@ -409,7 +412,7 @@ impl KeyedAggregate {
     fn load_restored(&mut self) -> Result<()> {
         if let Some(b) = self.bound.as_mut() {
             for (_, rows) in self.restored.drain(..) {
-                let _ = (b.width(), rows); // MUTANT
+                b.load(&rows)?;
             }
         }
         Ok(())

@@ -538,7 +538,7 @@ impl<F: KeyedProcessFunction> Operator for KeyedProcess<F> {
         let backend = ensure_backend(&mut self.backend, ctx, LABEL)?;
         backend.restore_from(BACKEND_STATE, &state)?;
         let range = backend.key_group_range();
-        let _ = range; // MUTANT self.timers.restore(&state, range)?;
+        self.timers.restore(&state, range)?;
         if let Some(t) = self.timers.processing.next_time() {
             ctx.request_processing_time(t);
         }

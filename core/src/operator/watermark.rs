@@ -131,7 +131,9 @@ impl Operator for WatermarkAssigner {
                         .and_then(|c| c.as_primitive_opt::<Int64Type>())
                         .ok_or_else(|| Error::Data {
                             location: crate::error::Location {
-                                source: format!("watermark assigner checkpoint table '{STATE_TABLE}'"),
+                                source: format!(
+                                    "watermark assigner checkpoint table '{STATE_TABLE}'"
+                                ),
                                 column: Some(i.to_string()),
                                 ..Default::default()
                             },

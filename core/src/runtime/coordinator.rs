@@ -225,7 +225,10 @@ impl Coordinator {
                     next_trigger = interval.map(|i| Instant::now() + i);
                 } else if let Some(c) = &self.config {
                     if p.started.elapsed() > c.timeout {
-                        eprintln!("checkpoint {} timed out after {:?}; aborted", p.id, c.timeout);
+                        eprintln!(
+                            "checkpoint {} timed out after {:?}; aborted",
+                            p.id, c.timeout
+                        );
                         pending = None;
                         report.aborted += 1;
                         next_trigger = interval.map(|i| Instant::now() + i);
@@ -347,7 +350,9 @@ impl Coordinator {
 
     fn complete(&mut self, mut p: Pending) -> Result<CheckpointStats> {
         let Some(store) = self.store.as_mut() else {
-            return Err(Error::Internal("checkpoint completed without a store".into()));
+            return Err(Error::Internal(
+                "checkpoint completed without a store".into(),
+            ));
         };
         for n in &mut p.nodes {
             n.subtasks.sort_by_key(|s| s.subtask);
@@ -368,7 +373,9 @@ impl Coordinator {
         store.write_manifest(&p.dir, &manifest)?;
         commit_all(&self.shape.committers, p.id, &p.committables)?;
         if kind == SnapshotKind::Savepoint {
-            self.control.savepoint_requested.store(false, Ordering::Relaxed);
+            self.control
+                .savepoint_requested
+                .store(false, Ordering::Relaxed);
             let _ = std::fs::remove_file(store.root().join(SAVEPOINT_REQUEST_FILE));
             let _ = std::fs::write(
                 store.root().join("savepoints").join("latest"),

@@ -218,7 +218,11 @@ pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobRe
                 max_parallelism: config.max_parallelism,
             };
             restorer.check(&plan)?;
-            commit_all(&committers, r.manifest.checkpoint_id, &restorer.committables())?;
+            commit_all(
+                &committers,
+                r.manifest.checkpoint_id,
+                &restorer.committables(),
+            )?;
             if r.manifest.kind == SnapshotKind::Final {
                 return Ok(JobResult {
                     already_finished: true,
@@ -228,8 +232,13 @@ pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobRe
                 });
             }
         }
+        let resuming = config.restore != RestoreFrom::Nothing || restarts > 0;
+        let base = restore.as_ref().map_or(0, |r| r.manifest.checkpoint_id);
         for (_, sink) in &committers {
             sink.abort_uncommitted()?;
+            if resuming {
+                sink.rollback_after(base)?;
+            }
         }
         let outcome = run_attempt(&plan, config, restore.as_ref(), next_id, &committers);
         let (attempt, error) = match outcome {
@@ -257,7 +266,10 @@ pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobRe
         };
         if let Some(d) = &store_dir {
             if let Some(latest) = CheckpointStore::open(d)?.latest_valid(warn)? {
-                if restore.as_ref().is_none_or(|r| r.manifest.checkpoint_id < latest.manifest.checkpoint_id) {
+                if restore
+                    .as_ref()
+                    .is_none_or(|r| r.manifest.checkpoint_id < latest.manifest.checkpoint_id)
+                {
                     restore = Some(latest);
                 }
             }
@@ -328,7 +340,12 @@ fn run_attempt(
     };
     let coordinator = Coordinator {
         shape: JobShape {
-            name: plan.graph.nodes.first().map(|_| String::new()).unwrap_or_default(),
+            name: plan
+                .graph
+                .nodes
+                .first()
+                .map(|_| String::new())
+                .unwrap_or_default(),
             max_parallelism: config.max_parallelism,
             nodes: plan
                 .graph
@@ -388,7 +405,10 @@ fn run_attempt(
             }
             Err(panic) => {
                 cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                note_error(&mut first_error, Error::Internal(format!("task panicked: {}", panic_message(&panic))));
+                note_error(
+                    &mut first_error,
+                    Error::Internal(format!("task panicked: {}", panic_message(&panic))),
+                );
             }
         }
     }
@@ -400,12 +420,21 @@ fn run_attempt(
                 empty(next_id)
             }
             Err(panic) => {
-                note_error(&mut first_error, Error::Internal(format!("checkpoint coordinator panicked: {}", panic_message(&panic))));
+                note_error(
+                    &mut first_error,
+                    Error::Internal(format!(
+                        "checkpoint coordinator panicked: {}",
+                        panic_message(&panic)
+                    )),
+                );
                 empty(next_id)
             }
         },
         Err(e) => {
-            note_error(&mut first_error, Error::io("spawning the checkpoint coordinator", e));
+            note_error(
+                &mut first_error,
+                Error::io("spawning the checkpoint coordinator", e),
+            );
             empty(next_id)
         }
     };
@@ -463,7 +492,10 @@ fn finish_job(
                     .get(&n.id.0)
                     .map(|cs| {
                         vec![SubtaskManifest {
-                            committables: cs.iter().map(|c| crate::checkpoint::manifest::to_hex(c)).collect(),
+                            committables: cs
+                                .iter()
+                                .map(|c| crate::checkpoint::manifest::to_hex(c))
+                                .collect(),
                             ..SubtaskManifest::default()
                         }]
                     })

@@ -320,9 +320,14 @@ impl Task {
                     }
                 }
                 StreamEvent::Barrier(b) => {
-                    let fresh = align.as_ref().is_none_or(|a| a.barrier.checkpoint_id != b.checkpoint_id);
+                    let fresh = align
+                        .as_ref()
+                        .is_none_or(|a| a.barrier.checkpoint_id != b.checkpoint_id);
                     if fresh {
-                        if align.as_ref().is_some_and(|a| a.barrier.checkpoint_id > b.checkpoint_id) {
+                        if align
+                            .as_ref()
+                            .is_some_and(|a| a.barrier.checkpoint_id > b.checkpoint_id)
+                        {
                             // A barrier of a checkpoint already superseded: ignore it.
                             continue;
                         }
@@ -373,8 +378,8 @@ impl Task {
     }
 
     fn start_alignment(&mut self, b: Barrier, n: usize) -> Result<Alignment> {
-        let unaligned =
-            b.kind == BarrierKind::Checkpoint && self.checkpointing.mode == CheckpointMode::Unaligned;
+        let unaligned = b.kind == BarrierKind::Checkpoint
+            && self.checkpointing.mode == CheckpointMode::Unaligned;
         let early = if unaligned {
             // Snapshot now and let the barrier overtake the rows still queued at this task.
             let started = Instant::now();
@@ -461,7 +466,13 @@ impl Task {
         Ok(out)
     }
 
-    fn ack(&self, checkpoint_id: u64, snapshots: Vec<SubtaskSnapshot>, alignment: Duration, sync: Duration) {
+    fn ack(
+        &self,
+        checkpoint_id: u64,
+        snapshots: Vec<SubtaskSnapshot>,
+        alignment: Duration,
+        sync: Duration,
+    ) {
         // The coordinator is gone only when the job is being torn down.
         let _ = self.checkpointing.coordinator.send(TaskMessage::Ack {
             checkpoint_id,
@@ -476,10 +487,20 @@ impl Task {
     fn report_finished(&mut self) -> Result<()> {
         let mut committables = Vec::new();
         for (i, c) in self.ops.iter_mut().enumerate() {
-            if self.checkpointing.committing.get(i).copied().unwrap_or(false) {
+            if self
+                .checkpointing
+                .committing
+                .get(i)
+                .copied()
+                .unwrap_or(false)
+            {
                 let r = c.op.snapshot(u64::MAX, &mut c.ctx);
                 let mut state = r.map_err(|e| with_op(&c.name, self.subtask, e))?;
-                committables.extend(take_committables(&mut state).into_iter().map(|b| (c.node, b)));
+                committables.extend(
+                    take_committables(&mut state)
+                        .into_iter()
+                        .map(|b| (c.node, b)),
+                );
             }
         }
         let _ = self.checkpointing.coordinator.send(TaskMessage::Finished {

@@ -44,10 +44,10 @@ use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 
-pub use keyed::{KeyScope, ListState, MapState, ValueState};
-pub use memory::MemoryStateBackend;
 #[cfg(feature = "rocksdb")]
 pub use self::rocksdb::RocksDbStateBackend;
+pub use keyed::{KeyScope, ListState, MapState, ValueState};
+pub use memory::MemoryStateBackend;
 
 use crate::error::Result;
 

@@ -115,11 +115,8 @@ fn db_options(budget: usize) -> Options {
     let budget = budget.max(1 << 20);
     let cache = Cache::new_lru_cache(budget);
     // Memtables are charged to the block cache, so cache + memtables stay within the budget.
-    let buffers = WriteBufferManager::new_write_buffer_manager_with_cache(
-        budget / 2,
-        false,
-        cache.clone(),
-    );
+    let buffers =
+        WriteBufferManager::new_write_buffer_manager_with_cache(budget / 2, false, cache.clone());
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(&cache);
     // Point reads of absent keys (every new key) skip sorted runs by their bloom filters.
@@ -241,7 +238,10 @@ fn read_names(db: &DB, dir: &Path) -> Result<Vec<String>> {
         Ok(())
     })?;
     by_id.sort();
-    let dense = by_id.iter().enumerate().all(|(i, (id, _))| *id as usize == i);
+    let dense = by_id
+        .iter()
+        .enumerate()
+        .all(|(i, (id, _))| *id as usize == i);
     if !dense {
         return Err(Error::Internal(format!(
             "rocksdb state backend at {}: table ids are not 0..{}",
@@ -466,8 +466,9 @@ pub fn restore_files<B: StateBackend + ?Sized>(backend: &mut B, files: &StateFil
         let lower = group_prefix(kg);
         let upper = prefix_end(&lower);
         scan_range(&src, dir, &lower, &upper, false, |k, v| {
-            let (_, table, key) = split_key(k)
-                .ok_or_else(|| Error::Internal(format!("malformed state key in {}", dir.display())))?;
+            let (_, table, key) = split_key(k).ok_or_else(|| {
+                Error::Internal(format!("malformed state key in {}", dir.display()))
+            })?;
             let table = names.get(table as usize).ok_or_else(|| {
                 Error::Internal(format!(
                     "state key of unknown table id {table} in {}",
@@ -601,8 +602,7 @@ impl StateBackend for RocksDbStateBackend {
     fn approximate_size_bytes(&self) -> usize {
         let Ok(db) = self.db() else { return 0 };
         let prop = |name: &str| db.property_int_value(name).ok().flatten().unwrap_or(0);
-        (prop("rocksdb.estimate-live-data-size") + prop("rocksdb.cur-size-all-mem-tables"))
-            as usize
+        (prop("rocksdb.estimate-live-data-size") + prop("rocksdb.cur-size-all-mem-tables")) as usize
     }
 
     fn snapshot_key_group(&self, key_group: usize) -> Result<Vec<StateEntry>> {
@@ -658,7 +658,8 @@ impl StateBackend for RocksDbStateBackend {
     /// not `O(state)`.
     fn snapshot_into(&mut self, name: &str, state: &mut OperatorState) -> Result<()> {
         let db = self.db()?;
-        db.flush().map_err(|e| self.err("flushing for a checkpoint", e))?;
+        db.flush()
+            .map_err(|e| self.err("flushing for a checkpoint", e))?;
         let dir = fresh_path(&self.root, &self.label, ".chk");
         Checkpoint::new(db)
             .and_then(|c| c.create_checkpoint(&dir))

@@ -347,11 +347,7 @@ fn window_join_restores_windows_a_late_watermark_left_open() {
             },
         )
     };
-    let row = |k, ts, id| super::tests::Row {
-        k: Some(k),
-        ts,
-        id,
-    };
+    let row = |k, ts, id| super::tests::Row { k: Some(k), ts, id };
     let steps = vec![
         Step::Batch(0, batch(0, &[row(1, 5, 1)])),
         Step::Batch(1, batch(1, &[row(1, 6, 2)])),

@@ -36,9 +36,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, AsArray, Int64Array, TimestampMillisecondArray, UInt64Array,
-};
+use arrow::array::{ArrayRef, AsArray, Int64Array, TimestampMillisecondArray, UInt64Array};
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit, UInt64Type};
 use arrow::record_batch::RecordBatch;
@@ -280,7 +278,10 @@ impl WindowJoin {
         columns.push(Arc::new(UInt64Array::from_iter_values(seq..seq + n as u64)));
         let after = s.since.max(self.fired);
         columns.push(Arc::new(Int64Array::from_value(after, n)));
-        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
     }
 
     /// Restore the rows of one side: state table batches (see [`WindowJoin::state_batch`]).
@@ -293,8 +294,12 @@ impl WindowJoin {
             let names_ok = n >= 2
                 && schema.field(n - 2).name() == SEQ_COLUMN
                 && schema.field(n - 1).name() == AFTER_COLUMN;
-            let seq = b.column(n.saturating_sub(2)).as_primitive_opt::<UInt64Type>();
-            let after = b.column(n.saturating_sub(1)).as_primitive_opt::<Int64Type>();
+            let seq = b
+                .column(n.saturating_sub(2))
+                .as_primitive_opt::<UInt64Type>();
+            let after = b
+                .column(n.saturating_sub(1))
+                .as_primitive_opt::<Int64Type>();
             let (true, Some(seq), Some(after)) = (names_ok, seq, after) else {
                 return Err(Error::Schema(format!(
                     "window join: restore: state table '{}' does not end with {SEQ_COLUMN} \

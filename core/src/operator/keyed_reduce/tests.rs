@@ -172,9 +172,7 @@ fn keyed_aggregate_matches_oracle() {
 #[test]
 fn keyed_aggregate_rejects_missing_inputs() {
     assert!(KeyedAggregate::new(vec![], vec![]).is_err());
-    assert!(
-        KeyedAggregate::new(vec!["k".into()], vec![(AggKind::Sum, None, "s".into())]).is_err()
-    );
+    assert!(KeyedAggregate::new(vec!["k".into()], vec![(AggKind::Sum, None, "s".into())]).is_err());
     let mut op = KeyedAggregate::new(
         vec!["nope".into()],
         vec![(AggKind::Count, None, "c".into())],
@@ -192,9 +190,7 @@ fn keyed_aggregate_rejects_missing_inputs() {
 // ---- checkpoint / restore ----
 
 use crate::checkpoint::testing::{restore_equivalence, run_steps, Step};
-use crate::operator::process::tests::recovery::{
-    backend, kinds, rows_by_key, run_rescaled, MAX_P,
-};
+use crate::operator::process::tests::recovery::{backend, kinds, rows_by_key, run_rescaled, MAX_P};
 use crate::state::StateBackendKind;
 
 /// Random batches of word counts (random sizes: random batch boundaries), with watermarks
@@ -205,7 +201,12 @@ fn word_steps(seed: u64) -> Vec<Step> {
     let mut steps = Vec::new();
     for i in 0..rng.random_range(5..10) {
         let rows: Vec<WordCount> = (0..rng.random_range(1..12))
-            .map(|_| wc(&format!("w{}", rng.random_range(0..9)), rng.random_range(1..5)))
+            .map(|_| {
+                wc(
+                    &format!("w{}", rng.random_range(0..9)),
+                    rng.random_range(1..5),
+                )
+            })
             .collect();
         steps.push(Step::Batch(0, to_batch(&schema, &rows).unwrap()));
         if rng.random_bool(0.3) {
@@ -242,7 +243,10 @@ fn make_aggregate() -> Result<Box<dyn Operator>> {
 }
 
 /// Per-key output of an uninterrupted single-subtask run.
-fn uninterrupted(op: &mut dyn Operator, steps: &[Step]) -> std::collections::BTreeMap<String, Vec<String>> {
+fn uninterrupted(
+    op: &mut dyn Operator,
+    steps: &[Step],
+) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut ctx = OpContext::new(0, 1, MAX_P);
     op.open(&mut ctx).unwrap();
     rows_by_key(&run_steps(op, &mut ctx, steps).unwrap(), "word")

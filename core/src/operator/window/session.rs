@@ -355,7 +355,10 @@ impl SessionWindows {
                 let n = ix.num_groups();
                 let kg = key_groups(&keys, n, ctx)?;
                 let mut columns: Vec<(String, ArrayRef)> = vec![
-                    ("origin".into(), Arc::new(UInt32Array::from_value(origin, n))),
+                    (
+                        "origin".into(),
+                        Arc::new(UInt32Array::from_value(origin, n)),
+                    ),
                     (
                         "key_id".into(),
                         Arc::new(UInt32Array::from_iter_values(0..n as u32)),
@@ -364,7 +367,11 @@ impl SessionWindows {
                 for (i, k) in keys.into_iter().enumerate() {
                     columns.push((format!("key{i}"), k));
                 }
-                state.push_keyed(KEYS_TABLE, kg.clone(), &super::snapshot::state_batch(columns, n)?)?;
+                state.push_keyed(
+                    KEYS_TABLE,
+                    kg.clone(),
+                    &super::snapshot::state_batch(columns, n)?,
+                )?;
                 kg
             }
             None => vec![0; self.sessions.len()],

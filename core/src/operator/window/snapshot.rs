@@ -145,7 +145,11 @@ pub(super) fn primitive<'a, T: ArrowPrimitiveType>(
 ///
 /// # Errors
 /// The column is missing or not boolean.
-pub(super) fn booleans<'a>(batch: &'a RecordBatch, i: usize, table: &str) -> Result<&'a BooleanArray> {
+pub(super) fn booleans<'a>(
+    batch: &'a RecordBatch,
+    i: usize,
+    table: &str,
+) -> Result<&'a BooleanArray> {
     batch
         .columns()
         .get(i)

@@ -139,7 +139,11 @@ fn scan_by_key_group_and_prefix() {
     assert_eq!(s.delete_prefix(t, 1, b"ab").unwrap(), 2);
     assert_eq!(s.scan_prefix(t, 1, b"").unwrap().len(), 3);
     assert_eq!(s.scan_prefix(t, 2, b"").unwrap().len(), 1);
-    assert_eq!(s.scan_prefix(u, 1, b"").unwrap().len(), 1, "other table kept");
+    assert_eq!(
+        s.scan_prefix(u, 1, b"").unwrap().len(),
+        1,
+        "other table kept"
+    );
     // Enough keys for a range tombstone.
     for i in 0..50u8 {
         s.put(t, 3, &[b'p', i], b"v").unwrap();
@@ -217,7 +221,10 @@ fn drop_removes_the_instance_and_snapshots_are_files() {
     assert!(has_sst, "memtable flushed into an SST file");
     drop(s);
     assert!(!path.exists());
-    assert!(st.files[0].dir.exists(), "the checkpoint outlives the instance");
+    assert!(
+        st.files[0].dir.exists(),
+        "the checkpoint outlives the instance"
+    );
 }
 
 /// One operator state holding the snapshots of every backend, as a rescaled restore gets.
@@ -276,7 +283,11 @@ fn round_trips_and_rescales_between_backends() {
                 b.put(t, kg, b"new", b"1").unwrap();
                 assert_eq!(b.get(t, kg, b"new").unwrap(), Some(b"1".to_vec()));
             }
-            assert_eq!(merged, dump(&whole), "{from:?} -> {to:?} at parallelism {p}");
+            assert_eq!(
+                merged,
+                dump(&whole),
+                "{from:?} -> {to:?} at parallelism {p}"
+            );
         }
     }
 }
@@ -295,7 +306,11 @@ fn same_range_restore_adopts_the_files_and_can_repeat() {
         let mut b = open(&dir, range);
         let fresh = b.path().to_path_buf();
         b.restore_from("backend", &st).unwrap();
-        assert_ne!(b.path(), fresh, "adopted the checkpoint's files as a new instance");
+        assert_ne!(
+            b.path(),
+            fresh,
+            "adopted the checkpoint's files as a new instance"
+        );
         assert!(!fresh.exists(), "the empty instance was removed");
         assert_eq!(dump(&b), dump(&m));
         assert_eq!(b.tables().len(), 3);

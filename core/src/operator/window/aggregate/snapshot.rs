@@ -33,8 +33,8 @@ use super::{identity, Layout, WindowAggregate, WindowState};
 use crate::checkpoint::OperatorState;
 use crate::error::Result;
 use crate::operator::window::snapshot::{
-    bad_state, booleans, key_groups, owned_rows, primitive, push_meta, read_meta, runs,
-    sorted_by, state_batch,
+    bad_state, booleans, key_groups, owned_rows, primitive, push_meta, read_meta, runs, sorted_by,
+    state_batch,
 };
 use crate::operator::OpContext;
 use crate::window::WindowInfo;
@@ -73,7 +73,11 @@ impl WindowAggregate {
     }
 
     /// [`Operator::restore`](crate::operator::Operator::restore) on a fresh operator.
-    pub(super) fn restore_state(&mut self, state: &OperatorState, ctx: &mut OpContext) -> Result<()> {
+    pub(super) fn restore_state(
+        &mut self,
+        state: &OperatorState,
+        ctx: &mut OpContext,
+    ) -> Result<()> {
         let meta = read_meta(state)?;
         if let Some(w) = meta.watermark {
             self.wm_floor = w;

@@ -30,8 +30,8 @@ use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
 use crate::operator::window::rows::RowRef;
 use crate::operator::window::snapshot::{
-    bad_state, booleans, key_groups, owned_rows, primitive, push_meta, read_meta, runs,
-    sorted_by, state_batch,
+    bad_state, booleans, key_groups, owned_rows, primitive, push_meta, read_meta, runs, sorted_by,
+    state_batch,
 };
 use crate::operator::OpContext;
 
@@ -74,9 +74,18 @@ impl WindowProcess {
             let n = w.refs.len();
             let flag = |g: u32| Some(w.dirty_flag.get(g as usize).copied().unwrap_or(false));
             let columns: Vec<(String, ArrayRef)> = vec![
-                ("origin".into(), Arc::new(UInt32Array::from_value(origin, n))),
-                ("window_start".into(), Arc::new(Int64Array::from_value(start, n))),
-                ("window_end".into(), Arc::new(Int64Array::from_value(end, n))),
+                (
+                    "origin".into(),
+                    Arc::new(UInt32Array::from_value(origin, n)),
+                ),
+                (
+                    "window_start".into(),
+                    Arc::new(Int64Array::from_value(start, n)),
+                ),
+                (
+                    "window_end".into(),
+                    Arc::new(Int64Array::from_value(end, n)),
+                ),
                 (
                     "pos".into(),
                     Arc::new(UInt64Array::from_iter_values(0..n as u64)),
@@ -89,7 +98,10 @@ impl WindowProcess {
                     "row".into(),
                     Arc::new(UInt32Array::from_iter_values(w.refs.iter().map(|r| r.1))),
                 ),
-                ("fired".into(), Arc::new(BooleanArray::from(vec![w.fired; n]))),
+                (
+                    "fired".into(),
+                    Arc::new(BooleanArray::from(vec![w.fired; n])),
+                ),
                 (
                     "dirty".into(),
                     Arc::new(w.gids.iter().map(|&g| flag(g)).collect::<BooleanArray>()),
@@ -109,7 +121,11 @@ impl WindowProcess {
     }
 
     /// [`Operator::restore`](crate::operator::Operator::restore) on a fresh operator.
-    pub(super) fn restore_state(&mut self, state: &OperatorState, ctx: &mut OpContext) -> Result<()> {
+    pub(super) fn restore_state(
+        &mut self,
+        state: &OperatorState,
+        ctx: &mut OpContext,
+    ) -> Result<()> {
         let meta = read_meta(state)?;
         if let Some(w) = meta.watermark {
             self.wm_floor = w;
@@ -176,7 +192,13 @@ impl WindowProcess {
                 let keys = layout
                     .key_idx
                     .iter()
-                    .map(|&k| take(restored.sorted.column(ROW_ID + k).as_ref(), &positions, None))
+                    .map(|&k| {
+                        take(
+                            restored.sorted.column(ROW_ID + k).as_ref(),
+                            &positions,
+                            None,
+                        )
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut gids = Vec::new();
                 ix.intern(&keys, &mut gids)?;
@@ -201,7 +223,8 @@ impl WindowProcess {
                     }
                 }
             }
-            self.windows.insert((ends.value(from), starts.value(from)), w);
+            self.windows
+                .insert((ends.value(from), starts.value(from)), w);
         }
         restored.release_unreferenced(store)
     }
