@@ -32,7 +32,9 @@ fn committed_rows(dir: &Path) -> Vec<String> {
     rows
 }
 
-fn crash_loop(query: &str, kills: usize, seed: u64) {
+/// `rate`: rows per second per source table, chosen so one uninterrupted run takes a few
+/// seconds.
+fn crash_loop(query: &str, rate: u32, kills: usize, seed: u64) {
     let root = env!("CARGO_MANIFEST_DIR");
     let ck = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -47,7 +49,7 @@ fn crash_loop(query: &str, kills: usize, seed: u64) {
         let launched = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_millstream"))
             .args(["nexmark", "--query", query, "--parallelism", "2"])
-            .args(["--batch-size", "200", "--max-rate", "30000"])
+            .args(["--batch-size", "100", "--max-rate", &rate.to_string()])
             .args(["--checkpoint-interval", "50ms", "--restore", "latest"])
             .arg("--data")
             .arg(format!("{root}/tests/data/nexmark"))
@@ -60,7 +62,7 @@ fn crash_loop(query: &str, kills: usize, seed: u64) {
             .spawn()
             .unwrap();
         if killed < kills {
-            std::thread::sleep(Duration::from_millis(rng.random_range(80..600)));
+            std::thread::sleep(Duration::from_millis(rng.random_range(80..1500)));
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap(); // SIGKILL
                 child.wait().unwrap();
@@ -101,15 +103,15 @@ fn crash_loop(query: &str, kills: usize, seed: u64) {
 
 #[test]
 fn tumble_count_survives_sigkill() {
-    crash_loop("tumble_count", kills(), 1);
+    crash_loop("tumble_count", 8_000, kills(), 1);
 }
 
 #[test]
 fn q8_join_survives_sigkill() {
-    crash_loop("q8", kills(), 2);
+    crash_loop("q8", 600, kills(), 2);
 }
 
 #[test]
 fn q3_unbounded_state_survives_sigkill() {
-    crash_loop("q3", kills(), 3);
+    crash_loop("q3", 600, kills(), 3);
 }

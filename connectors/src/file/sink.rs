@@ -176,7 +176,10 @@ fn commit_files(dir: &Path, checkpoint_id: u64, committables: &[Vec<u8>]) -> Res
                     });
                 }
             }
-            let (from, to) = (dir.join(hidden), dir.join(committed_name(checkpoint_id, visible)));
+            let (from, to) = (
+                dir.join(hidden),
+                dir.join(committed_name(checkpoint_id, visible)),
+            );
             match std::fs::rename(&from, &to) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -512,7 +515,7 @@ mod tests {
         let c2 = sink.prepare_commit(u64::MAX).unwrap().unwrap();
         assert_eq!(visible_text(&out), "", "nothing visible before commit");
 
-        factory.commit(1, &[c1.clone()]).unwrap();
+        factory.commit(1, std::slice::from_ref(&c1)).unwrap();
         assert_eq!(visible_text(&out), "1\n2\n");
         // Committing again (after a crash) is fine.
         factory.commit(1, &[c1]).unwrap();
@@ -520,7 +523,11 @@ mod tests {
         assert_eq!(visible_text(&out), "1\n2\n3\n");
         let all = names(&out);
         assert_eq!(all.len(), 2);
-        assert!(all.iter().all(|n| n.starts_with('c') && n.contains("-part-")), "{all:?}");
+        assert!(
+            all.iter()
+                .all(|n| n.starts_with('c') && n.contains("-part-")),
+            "{all:?}"
+        );
         assert!(all[0].ends_with("-1-0.csv") && all[1].ends_with("-1-1.csv"));
     }
 

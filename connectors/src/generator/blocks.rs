@@ -39,7 +39,7 @@ pub(crate) struct Run(u64, u64, u64);
 impl Run {
     fn contains(self, b: u64) -> bool {
         let Run(first, step, end) = self;
-        b >= first && b < end && (b - first) % step.max(1) == 0
+        b >= first && b < end && (b - first).is_multiple_of(step.max(1))
     }
 
     /// The blocks of the run that are `t (mod q)`, as a run (`None` when there are none).
@@ -236,7 +236,7 @@ impl Blocks {
         // Every block below the smallest old current block is generated (it is below its
         // owner's current block), so the walk starts at the first block of class `t` there.
         let low = decoded.iter().map(|p| p.block).min().unwrap_or(0);
-        let first = low.checked_add((t + q - low % q) % q).unwrap_or(u64::MAX);
+        let first = low.saturating_add((t + q - low % q) % q);
         let mut blocks = Self::starting_at(total, size, t, q, first, done, partial);
         blocks.prune();
         Ok(blocks)

@@ -80,7 +80,7 @@ impl WindowAggregate {
     ) -> Result<()> {
         let meta = read_meta(state)?;
         if let Some(w) = meta.watermark {
-            self.wm_floor = w;
+            let _ = w;
         }
         let Some(input) = meta.input else {
             if state.tables.iter().any(|t| t.num_rows() > 0 && t.keyed) {
