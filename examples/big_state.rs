@@ -148,7 +148,8 @@ fn main() -> Result<()> {
 
     let (keys, rounds) = (args.keys, args.rounds as i64);
     let check = Arc::new(Check::default());
-    let seen: Arc<Vec<AtomicU64>> = Arc::new((0..keys.div_ceil(64)).map(|_| AtomicU64::new(0)).collect());
+    let seen: Arc<Vec<AtomicU64>> =
+        Arc::new((0..keys.div_ceil(64)).map(|_| AtomicU64::new(0)).collect());
     let (c, s) = (check.clone(), seen.clone());
     let _ = input
         .key_by(["k"])
@@ -193,7 +194,10 @@ fn main() -> Result<()> {
                 let k: Int64Array = (i..end).map(|j| key_at(j, r, keys)).collect();
                 let v: Int64Array = k.values().iter().map(|&k| k + r as i64).collect();
                 let n = Int64Array::from(vec![1i64; k.len()]);
-                let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(k), Arc::new(v), Arc::new(n)])?;
+                let batch = RecordBatch::try_new(
+                    schema.clone(),
+                    vec![Arc::new(k), Arc::new(v), Arc::new(n)],
+                )?;
                 if tx.send(batch).is_err() {
                     return Err(Error::Internal("the job stopped reading its input".into()));
                 }
@@ -246,12 +250,17 @@ fn main() -> Result<()> {
         peak_rss_kib() as f64 / 1024.0,
         disk_peak.load(Ordering::Relaxed) as f64 / (1 << 20) as f64
     );
-    println!("checked {checked} rolling values: {wrong} wrong; {finals} keys final, {duplicates} twice");
+    println!(
+        "checked {checked} rolling values: {wrong} wrong; {finals} keys final, {duplicates} twice"
+    );
     if checked != rows || wrong != 0 || finals != keys || duplicates != 0 {
         return Err(Error::Internal(format!(
             "big_state: expected {rows} correct rolling values and {keys} final keys"
         )));
     }
-    println!("every key's final value equals {rounds}·k + {}", rounds * (rounds - 1) / 2);
+    println!(
+        "every key's final value equals {rounds}·k + {}",
+        rounds * (rounds - 1) / 2
+    );
     Ok(())
 }

@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand};
 use millstream::connectors::file::CsvSinkFactory;
 use millstream::connectors::NexmarkConfig;
 use millstream::core::api::StreamExecutionEnvironment;
-use millstream::core::checkpoint::{CheckpointConfig, CheckpointMode, RestartStrategy, RestoreFrom};
+use millstream::core::checkpoint::{
+    CheckpointConfig, CheckpointMode, RestartStrategy, RestoreFrom,
+};
 use millstream::core::operator::sink::BlackholeSink;
 use millstream::core::runtime::{JobProgress, JobResult, SAVEPOINT_REQUEST_FILE};
 use millstream::core::state::{RocksDbOptions, StateBackendKind};
@@ -35,7 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a Nexmark query (written with the DataStream API).
-    Nexmark(NexmarkArgs),
+    Nexmark(Box<NexmarkArgs>),
     /// Ask the job running with this checkpoint directory for a savepoint, and wait for it.
     Savepoint(SavepointArgs),
 }
@@ -176,7 +178,7 @@ struct NexmarkArgs {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Nexmark(args) => run_nexmark(args),
+        Command::Nexmark(args) => run_nexmark(*args),
         Command::Savepoint(args) => run_savepoint(&args),
     };
     match result {
@@ -300,18 +302,33 @@ fn checkpoint_summary(job: &JobResult) -> serde_json::Value {
     });
     if n > 0 {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let max_ms = job.checkpoints.iter().map(|c| ms(c.duration)).fold(0.0, f64::max);
+        let max_ms = job
+            .checkpoints
+            .iter()
+            .map(|c| ms(c.duration))
+            .fold(0.0, f64::max);
         let avg_ms = job.checkpoints.iter().map(|c| ms(c.duration)).sum::<f64>() / n as f64;
-        let align_ms = job.checkpoints.iter().map(|c| ms(c.alignment)).fold(0.0, f64::max);
+        let align_ms = job
+            .checkpoints
+            .iter()
+            .map(|c| ms(c.alignment))
+            .fold(0.0, f64::max);
         let last = &job.checkpoints[n - 1];
-        let written: u64 = job.checkpoints.iter().map(|c| c.written.bytes_written).sum();
+        let written: u64 = job
+            .checkpoints
+            .iter()
+            .map(|c| c.written.bytes_written)
+            .sum();
         let write_s: f64 = job.checkpoints.iter().map(|c| c.write.as_secs_f64()).sum();
         let bps = written as f64 / write_s.max(1e-9);
         if let Some(o) = v.as_object_mut() {
             o.insert("checkpoint_ms_avg".into(), avg_ms.into());
             o.insert("checkpoint_ms_max".into(), max_ms.into());
             o.insert("alignment_ms_max".into(), align_ms.into());
-            o.insert("checkpoint_bytes_last".into(), last.written.bytes_total.into());
+            o.insert(
+                "checkpoint_bytes_last".into(),
+                last.written.bytes_total.into(),
+            );
             o.insert("checkpoint_bytes_written".into(), written.into());
             o.insert("checkpoint_write_bytes_per_sec".into(), bps.into());
             o.insert(
@@ -342,8 +359,7 @@ fn run_savepoint(args: &SavepointArgs) -> Result<()> {
     let latest = dir.join("savepoints").join("latest");
     let before = std::fs::read_to_string(&latest).ok();
     let request = dir.join(SAVEPOINT_REQUEST_FILE);
-    std::fs::write(&request, b"")
-        .with_context(|| format!("writing {}", request.display()))?;
+    std::fs::write(&request, b"").with_context(|| format!("writing {}", request.display()))?;
     let started = Instant::now();
     while started.elapsed() < args.timeout {
         if let Ok(now) = std::fs::read_to_string(&latest) {

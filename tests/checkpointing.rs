@@ -102,7 +102,12 @@ fn committed_rows(dir: &Path) -> Vec<String> {
         if name.starts_with('.') {
             continue;
         }
-        rows.extend(std::fs::read_to_string(&p).unwrap().lines().map(String::from));
+        rows.extend(
+            std::fs::read_to_string(&p)
+                .unwrap()
+                .lines()
+                .map(String::from),
+        );
     }
     rows.sort();
     rows
@@ -136,7 +141,8 @@ fn a_task_failing_once_is_restarted_from_its_checkpoint_with_exactly_once_output
         assert!(!want.is_empty());
         let ck = tempfile::tempdir().unwrap();
         let out = tempfile::tempdir().unwrap();
-        let mut run = Run::new(query, events, 2).checkpoints(ck.path(), 30, CheckpointMode::ExactlyOnce);
+        let mut run =
+            Run::new(query, events, 2).checkpoints(ck.path(), 30, CheckpointMode::ExactlyOnce);
         run.max_rate = Some(events);
         run.fail_after = Some((want.len() as u64 / 2).min(1));
         run.restart = RestartStrategy::FixedDelay {
@@ -145,7 +151,10 @@ fn a_task_failing_once_is_restarted_from_its_checkpoint_with_exactly_once_output
         };
         let job = run.execute(out.path()).unwrap();
         assert_eq!(job.restarts, 1, "{query}");
-        assert!(!job.checkpoints.is_empty(), "{query}: no checkpoint completed");
+        assert!(
+            !job.checkpoints.is_empty(),
+            "{query}: no checkpoint completed"
+        );
         assert_eq!(committed_rows(out.path()), want, "{query}");
         assert_eq!(in_progress_files(out.path()), 0);
     }
@@ -158,7 +167,10 @@ fn without_a_restart_strategy_the_failure_is_reported() {
     run.always_fail_after = Some(0);
     let err = run.execute(out.path()).unwrap_err().to_string();
     assert!(err.contains("injected failure"), "{err}");
-    assert!(committed_rows(out.path()).is_empty(), "nothing committed by a failed job");
+    assert!(
+        committed_rows(out.path()).is_empty(),
+        "nothing committed by a failed job"
+    );
 }
 
 #[test]
@@ -172,7 +184,10 @@ fn a_failed_run_resumes_from_the_latest_checkpoint_in_a_new_execution() {
         first.always_fail_after = Some(want.len() as u64 / 2);
         assert!(first.execute(out.path()).is_err());
         let before = committed_rows(out.path());
-        assert!(!before.is_empty(), "{mode:?}: checkpoints committed part of the output");
+        assert!(
+            !before.is_empty(),
+            "{mode:?}: checkpoints committed part of the output"
+        );
         let mut second = Run::new("tumble_count", 80_000, 2).checkpoints(ck.path(), 20, mode);
         second.restore = RestoreFrom::Latest;
         let job = second.execute(out.path()).unwrap();
@@ -190,7 +205,8 @@ fn a_corrupted_checkpoint_falls_back_to_the_previous_one() {
     let want = expected("q3", 60_000);
     let ck = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let mut first = Run::new("q3", 60_000, 2).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
+    let mut first =
+        Run::new("q3", 60_000, 2).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
     first.max_rate = Some(40_000);
     first.always_fail_after = Some(want.len() as u64 * 3 / 4);
     assert!(first.execute(out.path()).is_err());
@@ -201,7 +217,10 @@ fn a_corrupted_checkpoint_falls_back_to_the_previous_one() {
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("chk-"))
         .collect();
     chks.sort();
-    assert!(chks.len() >= 2, "need two retained checkpoints, have {chks:?}");
+    assert!(
+        chks.len() >= 2,
+        "need two retained checkpoints, have {chks:?}"
+    );
     let meta = std::fs::read_to_string(chks.last().unwrap().join("_metadata")).unwrap();
     let mut corrupted = 0;
     for line in meta.lines() {
@@ -216,12 +235,16 @@ fn a_corrupted_checkpoint_falls_back_to_the_previous_one() {
         }
     }
     assert!(corrupted > 0);
-    let mut second = Run::new("q3", 60_000, 2).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
+    let mut second =
+        Run::new("q3", 60_000, 2).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
     second.restore = RestoreFrom::Latest;
     // Some shared files are referenced by both checkpoints; then the older one is bad too
     // and the job falls back further (to the beginning at worst): still exactly once.
     let job = second.execute(out.path()).unwrap();
-    assert_ne!(job.restored_from.as_deref(), Some(chks.last().unwrap().as_path()));
+    assert_ne!(
+        job.restored_from.as_deref(),
+        Some(chks.last().unwrap().as_path())
+    );
     assert_eq!(committed_rows(out.path()), want);
 }
 
@@ -230,7 +253,8 @@ fn a_truncated_manifest_is_detected_and_skipped() {
     let ck = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let want = expected("tumble_count", 80_000);
-    let mut first = Run::new("tumble_count", 80_000, 2).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
+    let mut first =
+        Run::new("tumble_count", 80_000, 2).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
     first.max_rate = Some(80_000);
     first.always_fail_after = Some(want.len() as u64 / 2);
     assert!(first.execute(out.path()).is_err());
@@ -242,15 +266,22 @@ fn a_truncated_manifest_is_detected_and_skipped() {
     chks.sort();
     let newest = chks.last().unwrap().join("_metadata");
     let len = std::fs::metadata(&newest).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(&newest).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&newest)
+        .unwrap();
     f.set_len(len / 2).unwrap();
     // Restoring that exact path is an error naming the file...
     let mut direct = Run::new("tumble_count", 80_000, 2);
     direct.restore = RestoreFrom::Path(chks.last().unwrap().clone());
     let err = direct.execute(out.path()).unwrap_err().to_string();
-    assert!(err.contains("_metadata") && err.contains("checksum"), "{err}");
+    assert!(
+        err.contains("_metadata") && err.contains("checksum"),
+        "{err}"
+    );
     // ...and `latest` falls back.
-    let mut second = Run::new("tumble_count", 80_000, 2).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
+    let mut second =
+        Run::new("tumble_count", 80_000, 2).checkpoints(ck.path(), 20, CheckpointMode::ExactlyOnce);
     second.restore = RestoreFrom::Latest;
     second.execute(out.path()).unwrap();
     assert_eq!(committed_rows(out.path()), want);
@@ -263,7 +294,11 @@ fn a_savepoint_restores_at_another_parallelism() {
         for p_new in [1, 4] {
             let ck = tempfile::tempdir().unwrap();
             let out = tempfile::tempdir().unwrap();
-            let mut first = Run::new(query, 60_000, 2).checkpoints(ck.path(), 3_600_000, CheckpointMode::ExactlyOnce);
+            let mut first = Run::new(query, 60_000, 2).checkpoints(
+                ck.path(),
+                3_600_000,
+                CheckpointMode::ExactlyOnce,
+            );
             first.max_rate = Some(30_000);
             first.savepoint = true;
             first.always_fail_after = Some(want.len() as u64 / 2);

@@ -26,7 +26,12 @@ fn committed_rows(dir: &Path) -> Vec<String> {
         if p.file_name().unwrap().to_string_lossy().starts_with('.') {
             continue;
         }
-        rows.extend(std::fs::read_to_string(&p).unwrap().lines().map(String::from));
+        rows.extend(
+            std::fs::read_to_string(&p)
+                .unwrap()
+                .lines()
+                .map(String::from),
+        );
     }
     rows.sort();
     rows
@@ -79,11 +84,12 @@ fn crash_loop(query: &str, rate: u32, kills: usize, seed: u64) {
         recoveries.push(launched.elapsed());
         break;
     }
-    let mut want: Vec<String> = std::fs::read_to_string(format!("{root}/tests/golden/nexmark/{query}.csv"))
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
+    let mut want: Vec<String> =
+        std::fs::read_to_string(format!("{root}/tests/golden/nexmark/{query}.csv"))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
     want.sort();
     let got = committed_rows(out.path());
     assert_eq!(got.len(), want.len(), "{query}: {killed} kills, row count");
@@ -93,7 +99,10 @@ fn crash_loop(query: &str, rate: u32, kills: usize, seed: u64) {
         .map(|e| e.unwrap().file_name())
         .filter(|n| n.to_string_lossy().starts_with('.'))
         .collect();
-    assert!(leftovers.is_empty(), "{query}: uncommitted files left: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "{query}: uncommitted files left: {leftovers:?}"
+    );
     eprintln!(
         "{query}: {killed} kills, {runs} runs, {:.1} s, rows equal Flink's ({})",
         started.elapsed().as_secs_f64(),

@@ -19,7 +19,7 @@
 //!                              │  (the engine: operators, windows, state)
 //!                              ▼
 //!              CsvSinkFactory / JsonSinkFactory: hidden in-progress part files, renamed to
-//!              part-<attempt>-<subtask>-<seq>.csv by a two-phase commit
+//!              c<checkpoint>-part-<attempt>-<subtask>-<seq>.csv by a two-phase commit
 //! ```
 //!
 //! | module | what |
@@ -41,6 +41,7 @@
 //! let mut source = bids.create(&ctx)?;
 //!
 //! let dir = std::env::temp_dir().join(format!("millstream-doc-{}", std::process::id()));
+//! # std::fs::remove_dir_all(&dir).ok(); // left by an earlier process with the same id
 //! let csv = CsvSinkFactory::new(&dir);
 //! let mut sink = csv.create(0, 1)?;
 //! let mut rows = 0;
@@ -54,7 +55,7 @@
 //!     csv.commit(u64::MAX, &[committable])?;
 //! }
 //! assert_eq!(rows, 9_200);
-//! assert_eq!(std::fs::read_dir(&dir)?.count(), 1); // part-<attempt>-0-0.csv
+//! assert_eq!(std::fs::read_dir(&dir)?.count(), 1); // c<checkpoint>-part-<attempt>-0-0.csv
 //! # std::fs::remove_dir_all(&dir).ok();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

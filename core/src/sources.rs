@@ -171,14 +171,18 @@ impl SourceFactory for BatchSource {
                     pos.batches
                 )));
             }
-            for i in pos.indices() {
-                if i >= total {
+            for &(first, step, count) in &pos.runs {
+                let last = count
+                    .checked_sub(1)
+                    .and_then(|k| k.checked_mul(step))
+                    .and_then(|d| d.checked_add(first));
+                if count > 0 && last.is_none_or(|l| l >= total) {
                     return Err(err(format!(
-                        "the position of old subtask {j} names batch {i} of {total}"
+                        "the position of old subtask {j} names batches past the {total} of the source"
                     )));
                 }
-                left.push(i as usize);
             }
+            left.extend(pos.indices().map(|i| i as usize));
         }
         left.sort_unstable();
         if let Some(w) = left.windows(2).find(|w| w[0] == w[1]) {
@@ -406,6 +410,10 @@ mod tests {
         assert!(msg(&[p0.clone(), p0]).contains("two old subtasks"));
         let other = pos(source(6).create(&ctx(0, 1)).unwrap().as_mut());
         assert!(msg(&[other]).contains("6 batches"));
+        let past = br#"{"batches":5,"runs":[[3,1,3]]}"#.to_vec();
+        assert!(msg(&[past]).contains("past the 5"));
+        let huge = format!(r#"{{"batches":5,"runs":[[1,{},3]]}}"#, u64::MAX).into_bytes();
+        assert!(msg(&[huge]).contains("past the 5"));
 
         let (_tx, rx) = crossbeam_channel::bounded(1);
         let ch = ChannelSource::new("ch", f.schema(), rx);

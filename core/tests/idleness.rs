@@ -60,7 +60,7 @@ fn start(
             .key_by(["k"])
             .window(WindowAssigner::tumble(Duration::from_secs(10)))
             .count("n")
-            .collect();
+            .collect_immediate();
         tx_handle.send((out, tx)).unwrap();
         env.execute("idleness").unwrap();
     });

@@ -28,7 +28,7 @@
 //!
 //! The sinks ([`CsvSinkFactory`], [`JsonSinkFactory`]) write hidden in-progress part files
 //! into a directory and make them visible by a two-phase commit: closed at each checkpoint,
-//! renamed to `part-<attempt>-<subtask>-<seq>.<ext>` once it completes.
+//! renamed to `c<checkpoint>-part-<attempt>-<subtask>-<seq>.<ext>` once it completes.
 
 mod chunks;
 mod csv;

@@ -10,8 +10,9 @@
 //! ```text
 //!  write(batch)          ─▶ arrow csv / json writer ─▶ .part-<attempt>-<subtask>-<seq>.csv.inprogress
 //!  prepare_commit(id)    ─▶ flush, sync, close      ─▶ committable {"files":[[hidden, visible]]}
-//!  commit(id, [c, ...])  ─▶ rename hidden ─▶ part-<attempt>-<subtask>-<seq>.csv   (idempotent)
+//!  commit(id, [c, ...])  ─▶ rename hidden ─▶ c<id>-part-<attempt>-<subtask>-<seq>.csv   (idempotent)
 //!  abort_uncommitted()   ─▶ delete every .*.inprogress in the directory
+//!  rollback_after(id)    ─▶ delete every c<n>-part-* with n > id
 //! ```
 //!
 //! Hidden names start with `.` (Flink's `compare.py` and the file sources skip them). The
@@ -40,8 +41,9 @@ const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
 /// Suffix of in-progress files.
 const IN_PROGRESS: &str = ".inprogress";
 
-/// A [`SinkFactory`] writing `part-<attempt>-<subtask>-<seq>.csv` files into a directory,
-/// visible once committed (see the [module docs](self)).
+/// A [`SinkFactory`] writing `c<checkpoint>-part-<attempt>-<subtask>-<seq>.csv` files into a
+/// directory,
+/// visible once committed (see the [`file`](crate::file) module docs).
 ///
 /// # Example
 /// ```
@@ -52,17 +54,19 @@ const IN_PROGRESS: &str = ".inprogress";
 /// use millstream_core::connector::SinkFactory;
 ///
 /// let dir = std::env::temp_dir().join(format!("millstream-sink-doc-{}", std::process::id()));
+/// # std::fs::remove_dir_all(&dir).ok(); // left by an earlier process with the same id
 /// let sink = CsvSinkFactory::new(&dir);
 /// let mut part = sink.create(0, 1)?;
 /// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1, 2])) as _)])?;
 /// part.write(&batch)?;
 /// part.finish()?;
 /// let committable = part.prepare_commit(u64::MAX)?.expect("rows were written");
-/// sink.commit(u64::MAX, &[committable])?; // now dir holds part-<attempt>-0-0.csv
+/// sink.commit(u64::MAX, &[committable])?; // now dir holds c<u64::MAX>-part-<attempt>-0-0.csv
 /// let names: Vec<String> = std::fs::read_dir(&dir)?
 ///     .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
 ///     .collect::<std::io::Result<_>>()?;
-/// assert!(names.len() == 1 && names[0].starts_with("part-") && names[0].ends_with("-0-0.csv"));
+/// assert_eq!(names.len(), 1);
+/// assert!(names[0].starts_with(&format!("c{}-part-", u64::MAX)) && names[0].ends_with("-0-0.csv"));
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -105,9 +109,9 @@ impl SinkFactory for CsvSinkFactory {
     }
 }
 
-/// A [`SinkFactory`] writing `part-<attempt>-<subtask>-<seq>.json` files (JSON lines, nulls
+/// A [`SinkFactory`] writing `c<checkpoint>-part-<attempt>-<subtask>-<seq>.json` files (JSON lines, nulls
 /// written explicitly, timestamps as `"yyyy-MM-dd HH:mm:ss.SSS"`) into a directory, visible
-/// once committed (see the [module docs](self)).
+/// once committed (see the [`file`](crate::file) module docs).
 #[derive(Debug, Clone)]
 pub struct JsonSinkFactory {
     dir: PathBuf,
@@ -555,6 +559,28 @@ mod tests {
         // Aborting a directory that does not exist is fine.
         JsonSinkFactory::new(dir.path().join("none"))
             .abort_uncommitted()
+            .unwrap();
+    }
+
+    #[test]
+    fn rollback_deletes_what_later_checkpoints_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let factory = CsvSinkFactory::new(dir.path());
+        let mut sink = factory.create(0, 1).unwrap();
+        for (id, v) in [(1, 1), (2, 2), (12, 3)] {
+            sink.write(&batch(&[v])).unwrap();
+            let c = sink.prepare_commit(id).unwrap().unwrap();
+            factory.commit(id, &[c]).unwrap();
+        }
+        std::fs::write(dir.path().join("c9-other.csv"), "x\n").unwrap();
+        assert_eq!(visible_text(dir.path()).lines().count(), 4);
+        factory.rollback_after(1).unwrap();
+        let left = names(dir.path());
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left[0].starts_with("c0000000001-part-"), "{left:?}");
+        assert_eq!(left[1], "c9-other.csv", "not a part file: kept");
+        CsvSinkFactory::new(dir.path().join("none"))
+            .rollback_after(0)
             .unwrap();
     }
 

@@ -255,7 +255,25 @@ impl Blocks {
             };
             let end = start.saturating_add(self.size).min(self.total);
             let block = self.block;
-            let resume = if self.done.iter().any(|r| r.contains(block)) {
+            let covering = self.done.iter().find(|r| r.contains(block)).copied();
+            if let Some(Run(_, step, run_end)) = covering {
+                if step == self.parallelism {
+                    // Every block of this class up to the run's end is done (a restore at
+                    // the same parallelism): jump past them at once.
+                    let n = (run_end - block).div_ceil(step);
+                    match n.checked_mul(step).and_then(|d| block.checked_add(d)) {
+                        Some(next) => {
+                            self.block = next;
+                            continue;
+                        }
+                        None => {
+                            self.finished = true;
+                            return;
+                        }
+                    }
+                }
+            }
+            let resume = if covering.is_some() {
                 end
             } else {
                 self.partial
@@ -470,6 +488,31 @@ mod tests {
                 .collect();
             check_chain(seed, 1500, 7, &chain);
         }
+    }
+
+    #[test]
+    fn a_restore_skips_far_ahead_blocks_at_once() {
+        // Old subtask 0 of 2 is two billion blocks ahead of subtask 1: the restored
+        // subtask 0 jumps there instead of walking the blocks in between.
+        let pos = |subtask: u64, block: u64| {
+            serde_json::to_vec(&BlockPosition {
+                source: "gen".into(),
+                block_size: 1,
+                parallelism: 2,
+                subtask,
+                block,
+                cursor: block,
+                done: vec![],
+                partial: vec![],
+            })
+            .unwrap()
+        };
+        let positions = [pos(0, 4_000_000_000), pos(1, 1)];
+        let mut b = Blocks::restore("gen", u64::MAX, 0, 2, &positions).unwrap();
+        assert_eq!(b.next_range(10), Some(4_000_000_000..4_000_000_001));
+        let mut b = Blocks::restore("gen", u64::MAX, 1, 2, &positions).unwrap();
+        assert_eq!(b.next_range(10), Some(1..2));
+        assert_eq!(b.next_range(10), Some(3..4));
     }
 
     #[test]

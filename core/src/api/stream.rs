@@ -302,6 +302,14 @@ impl DataStream {
         self.sink_to(Arc::new(sink));
         handle
     }
+
+    /// Like [`DataStream::collect`], but rows are visible on the handle as soon as the sink
+    /// writes them, while the job runs (not exactly-once across restarts).
+    pub fn collect_immediate(&self) -> CollectHandle {
+        let (sink, handle) = CollectSink::immediate();
+        self.sink_to(Arc::new(sink));
+        handle
+    }
 }
 
 /// A batch with one more column.

@@ -165,9 +165,13 @@ impl SinkFactory for PrintSink {
 /// commits them at a checkpoint or at the end of the job, so the handle sees exactly the
 /// rows of completed checkpoints, never the ones a failed attempt produced after its last
 /// checkpoint.
+///
+/// [`CollectSink::immediate`] makes rows visible as they are written instead (for
+/// unbounded jobs read while they run; not exactly-once across restarts).
 #[derive(Debug, Clone, Default)]
 pub struct CollectSink {
     handle: CollectHandle,
+    immediate: bool,
 }
 
 /// The program's side of a [`CollectSink`].
@@ -240,6 +244,17 @@ impl CollectSink {
         let h = s.handle.clone();
         (s, h)
     }
+
+    /// A collect sink whose rows are visible as soon as they are written (checkpoint id
+    /// 0), and the handle to read it.
+    pub fn immediate() -> (Self, CollectHandle) {
+        let s = CollectSink {
+            immediate: true,
+            ..CollectSink::default()
+        };
+        let h = s.handle.clone();
+        (s, h)
+    }
 }
 
 /// A collect committable: instance id and sequence number, little-endian.
@@ -265,6 +280,7 @@ fn decode_committable(bytes: &[u8]) -> Result<(u64, u64)> {
 
 struct CollectInstance {
     handle: CollectHandle,
+    immediate: bool,
     id: u64,
     /// Committables prepared so far.
     seq: u64,
@@ -273,6 +289,10 @@ struct CollectInstance {
 impl Sink for CollectInstance {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         // One lock per batch, never per row.
+        if self.immediate {
+            self.handle.lock().visible.push((0, batch.clone()));
+            return Ok(());
+        }
         self.handle
             .lock()
             .staged
@@ -308,6 +328,7 @@ impl SinkFactory for CollectSink {
         };
         Ok(Box::new(CollectInstance {
             handle: self.handle.clone(),
+            immediate: self.immediate,
             id,
             seq: 0,
         }))
@@ -349,6 +370,16 @@ impl SinkFactory for CollectSink {
         let mut state = self.handle.lock();
         state.staged.clear();
         state.pending.clear();
+        Ok(())
+    }
+
+    /// Drops the visible batches of checkpoints after `checkpoint_id` that the program has
+    /// not taken yet (the job resumes from an older checkpoint and produces them again).
+    fn rollback_after(&self, checkpoint_id: u64) -> Result<()> {
+        self.handle
+            .lock()
+            .visible
+            .retain(|(id, _)| *id <= checkpoint_id);
         Ok(())
     }
 }
@@ -446,6 +477,12 @@ mod tests {
         let err = sink.commit(2, &[c2]).unwrap_err().to_string();
         assert!(err.contains("never prepared or was aborted"), "{err}");
         assert!(sink.commit(2, &[vec![1, 2, 3]]).is_err());
+        // Checkpoint 3 is committed, then the job falls back to checkpoint 1.
+        again.write(&batch(&[9])).unwrap();
+        let c3 = again.prepare_commit(3).unwrap().unwrap();
+        sink.commit(3, &[c3]).unwrap();
+        assert_eq!(handle.num_rows(), 2);
+        sink.rollback_after(1).unwrap();
         assert_eq!(
             values(&handle.concat().unwrap().into_iter().collect::<Vec<_>>()),
             [1]

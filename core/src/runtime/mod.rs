@@ -240,11 +240,7 @@ pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobRe
                 sink.rollback_after(base)?;
             }
         }
-        let outcome = run_attempt(&plan, config, restore.as_ref(), next_id, &committers);
-        let (attempt, error) = match outcome {
-            Ok(a) => (a, None),
-            Err((a, e)) => (a, Some(e)),
-        };
+        let (attempt, error) = run_attempt(&plan, config, restore.as_ref(), next_id, &committers);
         next_id = attempt.report.next_id;
         checkpoints.extend(attempt.report.checkpoints.iter().cloned());
         aborted += attempt.report.aborted;
@@ -297,7 +293,7 @@ fn run_attempt(
     restore: Option<&LoadedCheckpoint>,
     next_id: u64,
     committers: &[(usize, SinkFactoryRef)],
-) -> std::result::Result<Attempt, (Attempt, Error)> {
+) -> (Attempt, Option<Error>) {
     let empty = |next_id| CoordinatorReport {
         checkpoints: Vec::new(),
         aborted: 0,
@@ -310,13 +306,13 @@ fn run_attempt(
     let (tasks, triggers) = match built {
         Ok(t) => t,
         Err(e) => {
-            return Err((
+            return (
                 Attempt {
                     tasks: Vec::new(),
                     report: empty(next_id),
                 },
-                e,
-            ))
+                Some(e),
+            )
         }
     };
     let cancel = tasks
@@ -327,13 +323,13 @@ fn run_attempt(
         Some(c) => match CheckpointStore::open(&c.dir) {
             Ok(s) => Some(s),
             Err(e) => {
-                return Err((
+                return (
                     Attempt {
                         tasks: Vec::new(),
                         report: empty(next_id),
                     },
-                    e,
-                ))
+                    Some(e),
+                )
             }
         },
         None => None,
@@ -442,10 +438,7 @@ fn run_attempt(
         tasks: reports,
         report,
     };
-    match first_error {
-        Some(e) => Err((attempt, e)),
-        None => Ok(attempt),
-    }
+    (attempt, first_error)
 }
 
 /// Keep the first real error (a cancellation only until a real one shows up).

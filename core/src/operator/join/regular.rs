@@ -180,13 +180,13 @@ impl Operator for RegularJoin {
     /// Keyed tables `left` and `right`: the retained batches of each side.
     fn snapshot(&mut self, _checkpoint_id: u64, ctx: &mut OpContext) -> Result<OperatorState> {
         let mut state = OperatorState::new();
-        for side in 0..2 {
+        for (side, name) in SIDE_TABLES.iter().enumerate() {
             let cache = &mut self.key_groups[side];
             for b in &self.batches[side][cache.len()..] {
                 cache.push(self.inputs.key_groups(side, b, ctx.max_parallelism)?);
             }
             for (b, kg) in self.batches[side].iter().zip(cache.iter()) {
-                state.push_keyed(SIDE_TABLES[side], kg.clone(), b)?;
+                state.push_keyed(*name, kg.clone(), b)?;
             }
         }
         Ok(state)

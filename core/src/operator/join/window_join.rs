@@ -433,7 +433,7 @@ impl Operator for WindowJoin {
     /// and window bookkeeping.
     fn snapshot(&mut self, _checkpoint_id: u64, ctx: &mut OpContext) -> Result<OperatorState> {
         let mut state = OperatorState::new();
-        for side in 0..2 {
+        for (side, name) in SIDE_TABLES.iter().enumerate() {
             let mut ids: Vec<u64> = self.stored[side].keys().copied().collect();
             ids.sort_unstable();
             let mut seq = 0u64;
@@ -442,7 +442,7 @@ impl Operator for WindowJoin {
                     continue;
                 };
                 let kg = key_groups_from_hashes(&s.hashes, ctx.max_parallelism);
-                state.push_keyed(SIDE_TABLES[side], kg, &self.state_batch(s, seq)?)?;
+                state.push_keyed(*name, kg, &self.state_batch(s, seq)?)?;
                 seq += s.batch.num_rows() as u64;
             }
         }

@@ -39,6 +39,9 @@ use crate::checkpoint::{key_groups_of, OperatorState};
 use crate::error::{Error, Location, Result};
 use crate::operator::OpContext;
 
+/// Named columns of a state table being built.
+pub(super) type Columns = Vec<(String, ArrayRef)>;
+
 /// Name of the non-keyed metadata table of every window operator.
 pub(super) const META_TABLE: &str = "window_meta";
 
@@ -216,7 +219,7 @@ pub(super) fn key_groups(keys: &[ArrayRef], rows: usize, ctx: &OpContext) -> Res
 ///
 /// # Errors
 /// Columns of different lengths.
-pub(super) fn state_batch(columns: Vec<(String, ArrayRef)>, rows: usize) -> Result<RecordBatch> {
+pub(super) fn state_batch(columns: Columns, rows: usize) -> Result<RecordBatch> {
     let fields: Vec<Field> = columns
         .iter()
         .map(|(n, a)| Field::new(n.as_str(), a.data_type().clone(), true))

@@ -12,7 +12,7 @@
 //! | `fired` | `Boolean` | the window has fired (allowed lateness keeps it) |
 //! | `dirty` | `Boolean` | the key changed since the window fired: it re-fires |
 //! | `key0`, ... | key types | the key |
-//! | `agg0_0`, ... | [`state_types`] | each aggregate's state columns, in [`AggSpec`] order |
+//! | `agg0_0`, ... | [`state_types`] | each aggregate's state columns, in [`AggSpec`](super::AggSpec) order |
 //!
 //! The accumulators' state is taken with `state()` and merged straight back: one copy, in
 //! the synchronous phase. Restore sorts the rows by `(window_end, window_start, group)`,
@@ -34,7 +34,7 @@ use crate::checkpoint::OperatorState;
 use crate::error::Result;
 use crate::operator::window::snapshot::{
     bad_state, booleans, key_groups, owned_rows, primitive, push_meta, read_meta, runs, sorted_by,
-    state_batch,
+    state_batch, Columns,
 };
 use crate::operator::OpContext;
 use crate::window::WindowInfo;
@@ -80,7 +80,7 @@ impl WindowAggregate {
     ) -> Result<()> {
         let meta = read_meta(state)?;
         if let Some(w) = meta.watermark {
-            let _ = w;
+            self.wm_floor = w;
         }
         let Some(input) = meta.input else {
             if state.tables.iter().any(|t| t.num_rows() > 0 && t.keyed) {
@@ -168,10 +168,10 @@ fn window_columns(
     st: &mut WindowState,
     info: WindowInfo,
     ids: &mut Vec<u32>,
-) -> Result<(Vec<(String, ArrayRef)>, Vec<ArrayRef>)> {
+) -> Result<(Columns, Vec<ArrayRef>)> {
     let n = st.num_groups;
     let dirty = (0..n).map(|g| Some(st.dirty_flag.get(g).copied().unwrap_or(false)));
-    let mut columns: Vec<(String, ArrayRef)> = vec![
+    let mut columns: Columns = vec![
         (
             "window_start".into(),
             Arc::new(Int64Array::from_value(info.start, n)),
