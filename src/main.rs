@@ -299,7 +299,15 @@ fn checkpoint_summary(job: &JobResult) -> serde_json::Value {
         "checkpoints_aborted": job.checkpoints_aborted,
         "restarts": job.restarts,
         "restored_from": job.restored_from.as_ref().map(|p| p.display().to_string()),
+        "restore_ms": job.restore_time.map(|d| d.as_secs_f64() * 1e3),
     });
+    if let (Some(from), Some(t)) = (&job.restored_from, job.restore_time) {
+        eprintln!(
+            "restored from {} in {:.1} ms",
+            from.display(),
+            t.as_secs_f64() * 1e3
+        );
+    }
     if n > 0 {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let max_ms = job

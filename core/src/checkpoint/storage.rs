@@ -599,17 +599,18 @@ fn ipc_bytes(batches: &[RecordBatch]) -> Result<Vec<u8>> {
 fn split_by_block(t: &super::StateTable, block: usize) -> Result<Vec<(usize, Vec<RecordBatch>)>> {
     let mut blocks: std::collections::BTreeMap<usize, Vec<RecordBatch>> = Default::default();
     for (b, kg) in t.batches.iter().zip(t.key_groups()?) {
-        let mut idx: std::collections::BTreeMap<usize, Vec<u32>> = Default::default();
+        // Row indices per block: a flat vector per block, no per-row map operations.
+        let max_block = kg.values().iter().max().map_or(0, |&g| g as usize / block);
+        let mut idx: Vec<Vec<u32>> = vec![Vec::new(); max_block + 1];
         for (row, g) in kg.values().iter().enumerate() {
-            idx.entry(*g as usize / block).or_default().push(row as u32);
+            idx[*g as usize / block].push(row as u32);
         }
-        if idx.len() == 1 {
-            if let Some((blk, _)) = idx.pop_first() {
-                blocks.entry(blk * block).or_default().push(b.clone());
-            }
+        let used: Vec<usize> = (0..idx.len()).filter(|&i| !idx[i].is_empty()).collect();
+        if let [only] = used[..] {
+            blocks.entry(only * block).or_default().push(b.clone());
             continue;
         }
-        for (blk, rows) in idx {
+        for (blk, rows) in idx.into_iter().enumerate().filter(|(_, r)| !r.is_empty()) {
             let indices = UInt32Array::from(rows);
             let part = arrow::compute::take_record_batch(b, &indices)?;
             if part.num_rows() > 0 && !indices.is_empty() {

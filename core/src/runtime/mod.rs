@@ -135,6 +135,9 @@ pub struct JobResult {
     pub final_checkpoint_id: u64,
     /// The checkpoint to restore from said the job had already finished: nothing ran.
     pub already_finished: bool,
+    /// Time from the start of `execute` until every task of the first attempt held its
+    /// restored state (finding, verifying and reading the checkpoint), when restoring.
+    pub restore_time: Option<Duration>,
 }
 
 impl JobResult {
@@ -209,6 +212,7 @@ pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobRe
     let mut checkpoints = Vec::new();
     let mut aborted = 0;
     let mut restarts = 0u32;
+    let mut restore_time = None;
     loop {
         // Output of the checkpoint we start from is committed (again: commits are
         // idempotent); anything written after it is dropped.
@@ -241,6 +245,9 @@ pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobRe
             }
         }
         let (attempt, error) = run_attempt(&plan, config, restore.as_ref(), next_id, &committers);
+        if restarts == 0 && restore.is_some() {
+            restore_time = attempt.built.map(|t| t.duration_since(started));
+        }
         next_id = attempt.report.next_id;
         checkpoints.extend(attempt.report.checkpoints.iter().cloned());
         aborted += attempt.report.aborted;
@@ -253,6 +260,7 @@ pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobRe
             result.restarts = restarts;
             result.restored_from = restored_from;
             result.final_checkpoint_id = final_id;
+            result.restore_time = restore_time;
             return Ok(result);
         };
         restarts += 1;
@@ -284,6 +292,8 @@ pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobRe
 struct Attempt {
     tasks: Vec<TaskReport>,
     report: CoordinatorReport,
+    /// When the tasks were built (restored state read).
+    built: Option<Instant>,
 }
 
 /// Run the tasks once, with a coordinator, until they end or one fails.
@@ -302,6 +312,7 @@ fn run_attempt(
     };
     let (coord_tx, coord_rx) = crossbeam_channel::unbounded::<TaskMessage>();
     let built = build_tasks(plan, config, restore, &coord_tx);
+    let built_at = Some(Instant::now());
     drop(coord_tx);
     let (tasks, triggers) = match built {
         Ok(t) => t,
@@ -310,6 +321,7 @@ fn run_attempt(
                 Attempt {
                     tasks: Vec::new(),
                     report: empty(next_id),
+                    built: None,
                 },
                 Some(e),
             )
@@ -327,6 +339,7 @@ fn run_attempt(
                     Attempt {
                         tasks: Vec::new(),
                         report: empty(next_id),
+                        built: None,
                     },
                     Some(e),
                 )
@@ -437,6 +450,7 @@ fn run_attempt(
     let attempt = Attempt {
         tasks: reports,
         report,
+        built: built_at,
     };
     (attempt, first_error)
 }
@@ -561,6 +575,7 @@ fn summarize(
         restored_from: None,
         final_checkpoint_id: 0,
         already_finished: false,
+        restore_time: None,
     }
 }
 
