@@ -194,14 +194,7 @@ impl Task {
                     let ahead = due.saturating_sub(throttle_start.elapsed());
                     if !ahead.is_zero() {
                         let wait = ahead.min(Duration::from_millis(50));
-                        match &triggers {
-                            Some(rx) => match rx.recv_timeout(wait) {
-                                Ok(b) => self.source_checkpoint(b, node, &name, source.as_mut())?,
-                                Err(RecvTimeoutError::Disconnected) => triggers = None,
-                                Err(RecvTimeoutError::Timeout) => {}
-                            },
-                            None => std::thread::sleep(wait),
-                        }
+                        self.wait_for_trigger(&mut triggers, wait, node, &name, source.as_mut())?;
                         continue;
                     }
                 }
@@ -233,14 +226,7 @@ impl Task {
                             None => wait,
                         };
                         let wait = wait.min(Duration::from_millis(100));
-                        match &triggers {
-                            Some(rx) => match rx.recv_timeout(wait) {
-                                Ok(b) => self.source_checkpoint(b, node, &name, source.as_mut())?,
-                                Err(RecvTimeoutError::Disconnected) => triggers = None,
-                                Err(RecvTimeoutError::Timeout) => {}
-                            },
-                            None => std::thread::sleep(wait),
-                        }
+                        self.wait_for_trigger(&mut triggers, wait, node, &name, source.as_mut())?;
                     }
                     SourcePoll::End => return Ok(()),
                 }
@@ -442,6 +428,29 @@ impl Task {
         snaps.extend(self.snapshot_chain(b.checkpoint_id)?);
         self.ack(b.checkpoint_id, snaps, Duration::ZERO, started.elapsed());
         self.broadcast(&StreamEvent::Barrier(b))
+    }
+
+    /// Sleep up to `wait`, taking a checkpoint if a trigger arrives meanwhile.
+    fn wait_for_trigger(
+        &mut self,
+        triggers: &mut Option<Receiver<Barrier>>,
+        wait: Duration,
+        node: usize,
+        name: &str,
+        source: &mut dyn Source,
+    ) -> Result<()> {
+        match triggers.as_ref().map(|rx| rx.recv_timeout(wait)) {
+            Some(Ok(b)) => self.source_checkpoint(b, node, name, source),
+            Some(Err(RecvTimeoutError::Disconnected)) => {
+                *triggers = None;
+                Ok(())
+            }
+            Some(Err(RecvTimeoutError::Timeout)) => Ok(()),
+            None => {
+                std::thread::sleep(wait);
+                Ok(())
+            }
+        }
     }
 
     /// The synchronous part of a checkpoint: every chained operator's state.
