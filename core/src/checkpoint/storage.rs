@@ -620,3 +620,44 @@ fn split_by_block(t: &super::StateTable, block: usize) -> Result<Vec<(usize, Vec
     }
     Ok(blocks.into_iter().collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int64Array};
+
+    fn snapshot(values: Vec<i64>) -> SubtaskSnapshot {
+        let keys: ArrayRef = Arc::new(Int64Array::from(values));
+        let kg = crate::checkpoint::key_groups_of(std::slice::from_ref(&keys), 128).unwrap();
+        let batch = RecordBatch::try_from_iter(vec![("k", keys)]).unwrap();
+        let mut state = OperatorState::new();
+        state.push_keyed("t", kg, &batch).unwrap();
+        SubtaskSnapshot {
+            state,
+            ..SubtaskSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn unchanged_blocks_are_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = CheckpointStore::open(dir.path()).unwrap();
+        let (_, first) = store
+            .write_subtask(snapshot((0..1000).collect()), 128, &Destination::Shared)
+            .unwrap();
+        assert!(first.files_written > 1 && first.bytes_written == first.bytes_total);
+        let (_, same) = store
+            .write_subtask(snapshot((0..1000).collect()), 128, &Destination::Shared)
+            .unwrap();
+        assert_eq!((same.files_written, same.bytes_written), (0, 0));
+        assert_eq!(same.bytes_total, first.bytes_total);
+        // One more key changes one block only.
+        let mut more: Vec<i64> = (0..1000).collect();
+        more.push(5000);
+        let (_, changed) = store
+            .write_subtask(snapshot(more), 128, &Destination::Shared)
+            .unwrap();
+        assert_eq!(changed.files_written, 1);
+        assert!(changed.bytes_written < changed.bytes_total);
+    }
+}

@@ -244,7 +244,8 @@ pub fn execute(name: &str, graph: &JobGraph, config: &JobConfig) -> Result<JobRe
                 sink.rollback_after(base)?;
             }
         }
-        let (attempt, error) = run_attempt(&plan, config, restore.as_ref(), next_id, &committers);
+        let (attempt, error) =
+            run_attempt(name, &plan, config, restore.as_ref(), next_id, &committers);
         if restarts == 0 && restore.is_some() {
             restore_time = attempt.built.map(|t| t.duration_since(started));
         }
@@ -298,6 +299,7 @@ struct Attempt {
 
 /// Run the tasks once, with a coordinator, until they end or one fails.
 fn run_attempt(
+    name: &str,
     plan: &PhysicalPlan,
     config: &JobConfig,
     restore: Option<&LoadedCheckpoint>,
@@ -349,12 +351,7 @@ fn run_attempt(
     };
     let coordinator = Coordinator {
         shape: JobShape {
-            name: plan
-                .graph
-                .nodes
-                .first()
-                .map(|_| String::new())
-                .unwrap_or_default(),
+            name: name.to_string(),
             max_parallelism: config.max_parallelism,
             nodes: plan
                 .graph
