@@ -92,6 +92,17 @@ pub enum Error {
         /// What failed.
         detail: String,
     },
+    /// A SQL statement that cannot be parsed or planned, with the place of the offending
+    /// text (1-based line and column within the script; 0 when unknown).
+    #[error("SQL error at line {line}, column {column}: {message}")]
+    Sql {
+        /// 1-based line of the offending text.
+        line: u64,
+        /// 1-based column of the offending text.
+        column: u64,
+        /// What is wrong.
+        message: String,
+    },
     /// A feature that is not supported (yet).
     #[error("unsupported: {0}")]
     Unsupported(String),

@@ -60,6 +60,7 @@ pub mod operator;
 pub mod plan;
 pub mod runtime;
 pub mod sources;
+pub mod sql;
 pub mod state;
 pub mod time;
 pub mod typed;

@@ -1,0 +1,1 @@
+//! Typed scalar expressions (placeholder; being written).
