@@ -3,13 +3,18 @@
 //! backend.
 //!
 //! ```text
-//!  generator thread ─channel─▶ source ─hash(k)─▶ reduce (state: one (k, v, n) per key)
+//!  generator source ─hash(k)─▶ reduce (state: one (k, v, n, pad) per key)
 //!     round r: every key k once,             ─▶ check every rolling value against
 //!     in a scrambled order, v = k + r            n·k + n(n-1)/2, mark keys that reach n = rounds
 //! ```
 //!
 //! Prints rows/s, the peak RSS (`VmHWM`), the largest size the RocksDB directory reached,
 //! and fails unless every key's final value equals the closed form.
+//!
+//! With `--checkpoint-dir DIR` the job checkpoints every `--checkpoint-interval-ms`; the
+//! summary then gives the checkpoint count, duration, state size and bytes written, so two
+//! runs (with and without) show what checkpointing costs. `--pad N` adds an N-byte string to
+//! every key's state, to reach a state size with fewer keys.
 //!
 //! Run with `cargo run --release --example big_state -- --backend rocksdb --keys 20000000
 //! --budget-mb 64`.
@@ -19,10 +24,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use clap::{Parser, ValueEnum};
-use millstream::core::runtime::JobConfig;
+use millstream::core::checkpoint::CheckpointConfig;
+use millstream::core::connector::{Source, SourceContext, SourceFactory, SourcePoll};
+use millstream::core::runtime::{CheckpointStats, JobConfig};
 use millstream::core::state::{RocksDbOptions, StateBackendKind};
 use millstream::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -57,6 +64,15 @@ struct Args {
     /// Rows per generated batch.
     #[arg(long, default_value_t = 8192)]
     batch_rows: u64,
+    /// Bytes of padding stored with every key's value.
+    #[arg(long, default_value_t = 0)]
+    pad: usize,
+    /// Checkpoint into this directory (removed at the end).
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Time between checkpoints, milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    checkpoint_interval_ms: u64,
 }
 
 /// The reduced value of one key: its sum and how many rows it has seen.
@@ -65,6 +81,7 @@ struct Acc {
     k: i64,
     v: i64,
     n: i64,
+    pad: String,
 }
 
 /// A prime above any key count used here: `i ↦ i·P mod N` is a permutation of `0..N`.
@@ -106,6 +123,129 @@ fn dir_size(path: &Path) -> u64 {
         .sum()
 }
 
+/// Checkpoint figures of the run: count, duration, state size, bytes written.
+fn print_checkpoints(stats: &[CheckpointStats], aborted: u64) {
+    if stats.is_empty() {
+        println!("checkpoints=0 aborted={aborted}");
+        return;
+    }
+    let n = stats.len() as f64;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let avg = stats.iter().map(|c| ms(c.duration)).sum::<f64>() / n;
+    let max = stats.iter().map(|c| ms(c.duration)).fold(0.0, f64::max);
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let written = stats.iter().map(|c| c.written.bytes_written).sum::<u64>();
+    let largest = stats.iter().map(|c| c.written.bytes_total).max().unwrap_or(0);
+    println!(
+        "checkpoints={} aborted={aborted} duration avg={avg:.0} ms max={max:.0} ms  \
+         state (largest)={:.0} MiB  written in all={:.0} MiB (avg {:.0} MiB each)",
+        stats.len(),
+        mib(largest),
+        mib(written),
+        mib(written) / n
+    );
+}
+
+/// Every key once per round, as batches of `(k, v, n, pad)`; restorable: its position is
+/// the index of the next row over all rounds.
+struct KeyRounds {
+    schema: SchemaRef,
+    keys: u64,
+    rounds: u64,
+    batch_rows: u64,
+    pad: String,
+}
+
+/// One subtask of [`KeyRounds`] (it runs as one).
+struct KeyRoundsSource {
+    spec: Arc<KeyRoundsSpec>,
+    next: u64,
+}
+
+/// What the generator needs, shared with its subtask.
+struct KeyRoundsSpec {
+    schema: SchemaRef,
+    keys: u64,
+    rounds: u64,
+    batch_rows: u64,
+    pad: String,
+}
+
+impl KeyRounds {
+    fn spec(&self) -> Arc<KeyRoundsSpec> {
+        Arc::new(KeyRoundsSpec {
+            schema: self.schema.clone(),
+            keys: self.keys,
+            rounds: self.rounds,
+            batch_rows: self.batch_rows,
+            pad: self.pad.clone(),
+        })
+    }
+}
+
+impl SourceFactory for KeyRounds {
+    fn name(&self) -> String {
+        "key_rounds".into()
+    }
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn max_parallelism(&self) -> Option<usize> {
+        Some(1)
+    }
+    fn create(&self, _ctx: &SourceContext) -> Result<Box<dyn Source>> {
+        Ok(Box::new(KeyRoundsSource {
+            spec: self.spec(),
+            next: 0,
+        }))
+    }
+    fn restore(&self, _ctx: &SourceContext, positions: &[Vec<u8>]) -> Result<Box<dyn Source>> {
+        let next = match positions {
+            [p] => u64::from_le_bytes(p.as_slice().try_into().map_err(|_| {
+                Error::Plan(format!("key_rounds position has {} bytes, not 8", p.len()))
+            })?),
+            _ => {
+                return Err(Error::Plan(format!(
+                    "key_rounds has one subtask, the checkpoint has {}",
+                    positions.len()
+                )))
+            }
+        };
+        Ok(Box::new(KeyRoundsSource {
+            spec: self.spec(),
+            next,
+        }))
+    }
+}
+
+impl Source for KeyRoundsSource {
+    fn poll(&mut self) -> Result<SourcePoll> {
+        let s = &self.spec;
+        let total = s.keys * s.rounds;
+        if self.next >= total {
+            return Ok(SourcePoll::End);
+        }
+        let (r, i) = (self.next / s.keys, self.next % s.keys);
+        let end = (i + s.batch_rows).min(s.keys);
+        let k: Int64Array = (i..end).map(|j| key_at(j, r, s.keys)).collect();
+        let v: Int64Array = k.values().iter().map(|&k| k + r as i64).collect();
+        let n = Int64Array::from(vec![1i64; k.len()]);
+        let pad = StringArray::from_iter_values(std::iter::repeat_n(s.pad.as_str(), k.len()));
+        let batch = RecordBatch::try_new(
+            s.schema.clone(),
+            vec![Arc::new(k), Arc::new(v), Arc::new(n), Arc::new(pad)],
+        )?;
+        self.next += end - i;
+        Ok(SourcePoll::Batch(batch))
+    }
+    fn position(&self) -> u64 {
+        self.next
+    }
+    fn snapshot_position(&mut self) -> Result<Vec<u8>> {
+        Ok(self.next.to_le_bytes().to_vec())
+    }
+}
+
 /// Counts of the check of every output row.
 #[derive(Default)]
 struct Check {
@@ -143,8 +283,22 @@ fn main() -> Result<()> {
         Field::new("k", DataType::Int64, false),
         Field::new("v", DataType::Int64, false),
         Field::new("n", DataType::Int64, false),
+        Field::new("pad", DataType::Utf8, false),
     ]));
-    let (tx, input) = env.from_channel(schema.clone());
+    if let Some(ck) = &args.checkpoint_dir {
+        env.enable_checkpointing(CheckpointConfig::new(
+            ck,
+            Duration::from_millis(args.checkpoint_interval_ms),
+        ));
+    }
+    let source = KeyRounds {
+        schema: schema.clone(),
+        keys: args.keys,
+        rounds: args.rounds,
+        batch_rows: args.batch_rows.max(1),
+        pad: "x".repeat(args.pad),
+    };
+    let input = env.from_source(Arc::new(source), None);
 
     let (keys, rounds) = (args.keys, args.rounds as i64);
     let check = Arc::new(Check::default());
@@ -157,6 +311,7 @@ fn main() -> Result<()> {
             k: a.k,
             v: a.v + b.v,
             n: a.n + b.n,
+            pad: a.pad,
         })
         .map_batches(move |b: RecordBatch| {
             let col = |name: &str| {
@@ -185,28 +340,6 @@ fn main() -> Result<()> {
         })
         .collect();
 
-    let batch_rows = args.batch_rows.max(1);
-    let generator = std::thread::spawn(move || -> Result<()> {
-        for r in 0..args.rounds {
-            let mut i = 0;
-            while i < keys {
-                let end = (i + batch_rows).min(keys);
-                let k: Int64Array = (i..end).map(|j| key_at(j, r, keys)).collect();
-                let v: Int64Array = k.values().iter().map(|&k| k + r as i64).collect();
-                let n = Int64Array::from(vec![1i64; k.len()]);
-                let batch = RecordBatch::try_new(
-                    schema.clone(),
-                    vec![Arc::new(k), Arc::new(v), Arc::new(n)],
-                )?;
-                if tx.send(batch).is_err() {
-                    return Err(Error::Internal("the job stopped reading its input".into()));
-                }
-                i = end;
-            }
-        }
-        Ok(())
-    });
-
     // The largest the RocksDB directory gets while the job runs.
     let running = Arc::new(AtomicBool::new(true));
     let disk_peak = Arc::new(AtomicU64::new(0));
@@ -225,13 +358,12 @@ fn main() -> Result<()> {
     let elapsed = start.elapsed();
     running.store(false, Ordering::Relaxed);
     let _ = sampler.join();
-    let generated = generator
-        .join()
-        .map_err(|_| Error::Internal("generator thread panicked".into()))?;
-    result?;
-    generated?;
+    let result = result?;
     if args.backend == Backend::Rocksdb {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    if let Some(ck) = &args.checkpoint_dir {
+        let _ = std::fs::remove_dir_all(ck);
     }
 
     let rows = keys * args.rounds;
@@ -250,6 +382,7 @@ fn main() -> Result<()> {
         peak_rss_kib() as f64 / 1024.0,
         disk_peak.load(Ordering::Relaxed) as f64 / (1 << 20) as f64
     );
+    print_checkpoints(&result.checkpoints, result.checkpoints_aborted);
     println!(
         "checked {checked} rolling values: {wrong} wrong; {finals} keys final, {duplicates} twice"
     );
