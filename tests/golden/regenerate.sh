@@ -24,7 +24,7 @@ home="${MILLSTREAM_FLINK_HOME:-$HOME/.cache/millstream-flink}"
 PY="$home/venv/bin/python"
 data=tests/data/nexmark
 golden=tests/golden/nexmark
-queries=(q0 q1 q2 q3 q5 q7 q8 tumble_count)
+queries=(q0 q1 q2 q3 q4 q5 q7 q8 q9 q11 q14 q15 q16 q17 q18 q19 q20 q21 q22 tumble_count tumble_count_tvf)
 work="$(mktemp -d "${TMPDIR:-/tmp}/millstream-golden.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
