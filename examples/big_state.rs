@@ -135,7 +135,11 @@ fn print_checkpoints(stats: &[CheckpointStats], aborted: u64) {
     let max = stats.iter().map(|c| ms(c.duration)).fold(0.0, f64::max);
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let written = stats.iter().map(|c| c.written.bytes_written).sum::<u64>();
-    let largest = stats.iter().map(|c| c.written.bytes_total).max().unwrap_or(0);
+    let largest = stats
+        .iter()
+        .map(|c| c.written.bytes_total)
+        .max()
+        .unwrap_or(0);
     println!(
         "checkpoints={} aborted={aborted} duration avg={avg:.0} ms max={max:.0} ms  \
          state (largest)={:.0} MiB  written in all={:.0} MiB (avg {:.0} MiB each)",

@@ -41,6 +41,53 @@ const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
 /// Suffix of in-progress files.
 const IN_PROGRESS: &str = ".inprogress";
 
+/// A part-file sink factory type: a directory, part files of format `$part`, and the
+/// two-phase commit of [`commit_files`] / [`abort_files`] / [`rollback_files`].
+macro_rules! part_sink_factory {
+    ($(#[$meta:meta])* $name:ident, $part:ty, $label:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            dir: PathBuf,
+        }
+
+        impl $name {
+            /// A sink writing into `dir` (created if missing).
+            pub fn new(dir: impl Into<PathBuf>) -> Self {
+                $name { dir: dir.into() }
+            }
+
+            /// The output directory.
+            pub fn dir(&self) -> &Path {
+                &self.dir
+            }
+        }
+
+        impl SinkFactory for $name {
+            fn name(&self) -> String {
+                format!(concat!($label, "({})"), self.dir.display())
+            }
+
+            fn create(&self, subtask: usize, _parallelism: usize) -> Result<Box<dyn Sink>> {
+                Ok(Box::new(PartSink::<$part>::new(&self.dir, subtask)?))
+            }
+
+            fn commit(&self, checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
+                commit_files(&self.dir, checkpoint_id, committables)
+            }
+
+            fn abort_uncommitted(&self) -> Result<()> {
+                abort_files(&self.dir)
+            }
+
+            fn rollback_after(&self, checkpoint_id: u64) -> Result<()> {
+                rollback_files(&self.dir, checkpoint_id)
+            }
+        }
+    };
+}
+
+part_sink_factory!(
 /// A [`SinkFactory`] writing `c<checkpoint>-part-<attempt>-<subtask>-<seq>.csv` files into a
 /// directory,
 /// visible once committed (see the [`file`](crate::file) module docs).
@@ -70,86 +117,16 @@ const IN_PROGRESS: &str = ".inprogress";
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct CsvSinkFactory {
-    dir: PathBuf,
-}
+    CsvSinkFactory, CsvPart, "csv_sink");
 
-impl CsvSinkFactory {
-    /// A sink writing into `dir` (created if missing).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        CsvSinkFactory { dir: dir.into() }
-    }
-
-    /// The output directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl SinkFactory for CsvSinkFactory {
-    fn name(&self) -> String {
-        format!("csv_sink({})", self.dir.display())
-    }
-
-    fn create(&self, subtask: usize, _parallelism: usize) -> Result<Box<dyn Sink>> {
-        Ok(Box::new(PartSink::<CsvPart>::new(&self.dir, subtask)?))
-    }
-
-    fn commit(&self, checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
-        commit_files(&self.dir, checkpoint_id, committables)
-    }
-
-    fn abort_uncommitted(&self) -> Result<()> {
-        abort_files(&self.dir)
-    }
-
-    fn rollback_after(&self, checkpoint_id: u64) -> Result<()> {
-        rollback_files(&self.dir, checkpoint_id)
-    }
-}
-
+part_sink_factory!(
 /// A [`SinkFactory`] writing `c<checkpoint>-part-<attempt>-<subtask>-<seq>.json` files (JSON lines, nulls
 /// written explicitly, timestamps as `"yyyy-MM-dd HH:mm:ss.SSS"`) into a directory, visible
 /// once committed (see the [`file`](crate::file) module docs).
-#[derive(Debug, Clone)]
-pub struct JsonSinkFactory {
-    dir: PathBuf,
-}
-
-impl JsonSinkFactory {
-    /// A sink writing into `dir` (created if missing).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        JsonSinkFactory { dir: dir.into() }
-    }
-
-    /// The output directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl SinkFactory for JsonSinkFactory {
-    fn name(&self) -> String {
-        format!("json_sink({})", self.dir.display())
-    }
-
-    fn create(&self, subtask: usize, _parallelism: usize) -> Result<Box<dyn Sink>> {
-        Ok(Box::new(PartSink::<JsonPart>::new(&self.dir, subtask)?))
-    }
-
-    fn commit(&self, checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
-        commit_files(&self.dir, checkpoint_id, committables)
-    }
-
-    fn abort_uncommitted(&self) -> Result<()> {
-        abort_files(&self.dir)
-    }
-
-    fn rollback_after(&self, checkpoint_id: u64) -> Result<()> {
-        rollback_files(&self.dir, checkpoint_id)
-    }
-}
+    JsonSinkFactory,
+    JsonPart,
+    "json_sink"
+);
 
 /// What [`Sink::prepare_commit`] returns: file names in the sink directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -114,6 +114,26 @@ pub(super) fn read_meta(state: &OperatorState) -> Result<Meta> {
     Ok(meta)
 }
 
+/// The start of every window operator's restore: read the meta table, raise `wm_floor` to
+/// the checkpointed watermark, and return the input schema, or `None` when the checkpoint
+/// holds no windows (a subtask that never saw a row).
+///
+/// # Errors
+/// Keyed rows to restore without an input schema, or an unreadable meta table.
+pub(super) fn restore_meta(state: &OperatorState, wm_floor: &mut i64) -> Result<Option<SchemaRef>> {
+    let meta = read_meta(state)?;
+    if let Some(w) = meta.watermark {
+        *wm_floor = w;
+    }
+    if meta.input.is_none() && state.tables.iter().any(|t| t.num_rows() > 0 && t.keyed) {
+        return Err(bad_state(
+            "window_meta",
+            "windows to restore but no input schema",
+        ));
+    }
+    Ok(meta.input)
+}
+
 /// A schema as an Arrow IPC stream without batches.
 fn schema_bytes(schema: &Schema) -> Result<Vec<u8>> {
     let mut buf = Vec::new();

@@ -30,8 +30,8 @@ use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
 use crate::operator::window::rows::RowRef;
 use crate::operator::window::snapshot::{
-    bad_state, booleans, key_groups, owned_rows, primitive, push_meta, read_meta, runs, sorted_by,
-    state_batch,
+    bad_state, booleans, key_groups, owned_rows, primitive, push_meta, restore_meta, runs,
+    sorted_by, state_batch,
 };
 use crate::operator::OpContext;
 
@@ -126,17 +126,7 @@ impl WindowProcess {
         state: &OperatorState,
         ctx: &mut OpContext,
     ) -> Result<()> {
-        let meta = read_meta(state)?;
-        if let Some(w) = meta.watermark {
-            self.wm_floor = w;
-        }
-        let Some(input) = meta.input else {
-            if state.tables.iter().any(|t| t.num_rows() > 0 && t.keyed) {
-                return Err(bad_state(
-                    "window_meta",
-                    "windows to restore but no input schema",
-                ));
-            }
+        let Some(input) = restore_meta(state, &mut self.wm_floor)? else {
             return Ok(());
         };
         self.check_layout(&input)?;
