@@ -36,6 +36,28 @@
 pub mod nexmark;
 pub mod sysinfo;
 
+/// Flink SQL in one place: the core's [`TableEnvironment`](millstream_core::sql::TableEnvironment),
+/// types and results, and the SQL connectors of `millstream-connectors`
+/// ([`default_registry`](millstream_connectors::sql::default_registry): `filesystem`,
+/// `nexmark`, `datagen`, `print`, `blackhole`) with Flink's spelling of values
+/// ([`ValueFormatter`](millstream_connectors::sql::ValueFormatter)).
+///
+/// # Example
+/// ```
+/// use millstream::core::runtime::JobConfig;
+/// use millstream::sql::{default_registry, TableEnvironment};
+///
+/// let env = TableEnvironment::new(JobConfig::default(), default_registry());
+/// # let _ = env;
+/// ```
+pub mod sql {
+    pub use millstream_connectors::sql::{
+        default_registry, format_value, BlackholeConnector, DataGenConnector, FileSystemConnector,
+        NexmarkConnector, PrintConnector, ValueFormatter, ValueStyle,
+    };
+    pub use millstream_core::sql::*;
+}
+
 pub use millstream_connectors as connectors;
 pub use millstream_core as core;
 pub use millstream_kernels as kernels;

@@ -1,5 +1,8 @@
 //! The `millstream` command line: `millstream nexmark --query <q> ...` runs a Nexmark query
-//! on the built-in generator or on CSV files and prints a summary.
+//! on the built-in generator or on CSV files and prints a summary; `millstream sql` runs
+//! Flink SQL scripts or opens a SQL prompt (module `sql_cli`).
+
+mod sql_cli;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,7 +19,7 @@ use millstream::core::checkpoint::{
     CheckpointConfig, CheckpointMode, RestartStrategy, RestoreFrom,
 };
 use millstream::core::operator::sink::BlackholeSink;
-use millstream::core::runtime::{JobProgress, JobResult, SAVEPOINT_REQUEST_FILE};
+use millstream::core::runtime::{JobConfig, JobProgress, JobResult, SAVEPOINT_REQUEST_FILE};
 use millstream::core::state::{RocksDbOptions, StateBackendKind};
 use millstream::nexmark::{build_query, NexmarkInput};
 
@@ -38,6 +41,8 @@ struct Cli {
 enum Command {
     /// Run a Nexmark query (written with the DataStream API).
     Nexmark(Box<NexmarkArgs>),
+    /// Run Flink SQL: a script (`-f job.sql`) or an interactive prompt.
+    Sql(Box<sql_cli::SqlArgs>),
     /// Ask the job running with this checkpoint directory for a savepoint, and wait for it.
     Savepoint(SavepointArgs),
 }
@@ -84,7 +89,9 @@ struct FaultToleranceArgs {
 }
 
 impl FaultToleranceArgs {
-    fn apply(&self, env: &StreamExecutionEnvironment) -> Result<()> {
+    /// Sets checkpointing, the restore point, the state backend and the restart strategy of
+    /// `config`.
+    fn apply(&self, config: &mut JobConfig) -> Result<()> {
         let mode = match self.checkpoint_mode.as_str() {
             "exactly-once" => CheckpointMode::ExactlyOnce,
             "unaligned" => CheckpointMode::Unaligned,
@@ -97,7 +104,7 @@ impl FaultToleranceArgs {
             let mut c = CheckpointConfig::new(dir.clone(), self.checkpoint_interval);
             c.mode = mode;
             c.retain = self.checkpoints_retained.max(1);
-            env.enable_checkpointing(c);
+            config.checkpoint = Some(c);
         }
         match self.restore.as_deref() {
             None => {}
@@ -105,10 +112,10 @@ impl FaultToleranceArgs {
                 if self.checkpoint_dir.is_none() {
                     anyhow::bail!("--restore latest needs --checkpoint-dir");
                 }
-                env.set_restore(RestoreFrom::Latest);
+                config.restore = RestoreFrom::Latest;
             }
             Some(path) => {
-                env.set_restore(RestoreFrom::Path(PathBuf::from(path)));
+                config.restore = RestoreFrom::Path(PathBuf::from(path));
             }
         }
         match self.state_backend.as_str() {
@@ -120,17 +127,17 @@ impl FaultToleranceArgs {
                 };
                 let mut o = RocksDbOptions::new(base);
                 o.memory_budget_bytes = self.rocksdb_memory_mb.max(1) << 20;
-                env.set_state_backend(StateBackendKind::RocksDb(o));
+                config.state_backend = StateBackendKind::RocksDb(o);
             }
             other => anyhow::bail!("unknown --state-backend '{other}' (memory, rocksdb)"),
         }
         if self.restart_attempts > 0 {
-            env.set_restart_strategy(RestartStrategy::ExponentialBackoff {
+            config.restart = RestartStrategy::ExponentialBackoff {
                 attempts: self.restart_attempts,
                 initial: Duration::from_millis(100),
                 max: Duration::from_secs(10),
                 multiplier: 2.0,
-            });
+            };
         }
         Ok(())
     }
@@ -179,6 +186,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Nexmark(args) => run_nexmark(*args),
+        Command::Sql(args) => sql_cli::run(*args),
         Command::Savepoint(args) => run_savepoint(&args),
     };
     match result {
@@ -198,14 +206,15 @@ fn data_events(dir: &std::path::Path) -> Option<u64> {
 }
 
 fn run_nexmark(args: NexmarkArgs) -> Result<()> {
-    let env = StreamExecutionEnvironment::new();
+    let mut config = JobConfig::default();
+    args.fault_tolerance.apply(&mut config)?;
+    let env = StreamExecutionEnvironment::with_config(config);
     if let Some(p) = args.parallelism {
         env.set_parallelism(p);
     }
     if let Some(b) = args.batch_size {
         env.set_batch_size(b);
     }
-    args.fault_tolerance.apply(&env)?;
     let (input, events) = match &args.data {
         Some(dir) => {
             let events = data_events(dir);
@@ -272,23 +281,32 @@ fn run_nexmark(args: NexmarkArgs) -> Result<()> {
         println!("{line}");
     }
     if args.json {
-        let mut v = serde_json::json!({
+        let v = serde_json::json!({
             "query": args.query,
             "events": events,
             "seconds": seconds,
             "events_per_sec": rate,
             "peak_rss_bytes": rss,
         });
-        if let (Some(o), Some(c)) = (v.as_object_mut(), ck.as_object()) {
-            for (k, val) in c {
-                if k != "line" {
-                    o.insert(k.clone(), val.clone());
-                }
-            }
-        }
-        println!("{v}");
+        println!("{}", with_checkpoint_fields(v, &ck));
     }
     Ok(())
+}
+
+/// `summary` (a JSON object) with the checkpoint figures `ck` of [`checkpoint_summary`]
+/// added (the `--json` summaries of `nexmark` and `sql`).
+fn with_checkpoint_fields(
+    mut summary: serde_json::Value,
+    ck: &serde_json::Value,
+) -> serde_json::Value {
+    if let (Some(o), Some(c)) = (summary.as_object_mut(), ck.as_object()) {
+        for (k, val) in c {
+            if k != "line" {
+                o.insert(k.clone(), val.clone());
+            }
+        }
+    }
+    summary
 }
 
 /// Checkpoint figures of a finished job: a summary line and JSON fields.

@@ -67,6 +67,7 @@
 pub mod file;
 mod generator;
 pub mod nexmark;
+pub mod sql;
 pub mod telemetry;
 
 pub use file::{

@@ -56,6 +56,22 @@ impl BatchSource {
     }
 }
 
+impl BatchSource {
+    /// The same batches with only the columns at `indices`, in that order (no copy).
+    ///
+    /// # Errors
+    /// An index out of range.
+    pub fn project(&self, indices: &[usize]) -> Result<BatchSource> {
+        let schema = Arc::new(self.schema.project(indices)?);
+        let batches = self
+            .batches
+            .iter()
+            .map(|b| b.project(indices))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        BatchSource::new(self.name.clone(), schema, batches)
+    }
+}
+
 /// The serialized position of one [`BatchSource`] subtask: the batches it has not returned,
 /// as runs `[first, step, count]` (one run for a fresh subtask).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -13,9 +13,14 @@
 //!
 //! [`TableEnvironment`] is the entry point, for the CLI (`millstream sql`) and for programs.
 
+pub mod catalog;
 pub mod connector;
+pub mod ddl;
+pub mod dialect;
 pub mod expr;
+pub mod planner;
 pub mod result;
+pub mod statement;
 pub mod types;
 
 pub use connector::{ConnectorRegistry, TableConnector, TableDef, WatermarkDef};

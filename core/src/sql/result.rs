@@ -99,9 +99,11 @@ impl QueryResult {
 
     /// Whether any row is not an insert.
     pub fn is_updating(&self) -> bool {
-        self.changes
-            .iter()
-            .any(|c| c.kinds.as_ref().is_some_and(|k| k.values().iter().any(|&v| v != 0)))
+        self.changes.iter().any(|c| {
+            c.kinds
+                .as_ref()
+                .is_some_and(|k| k.values().iter().any(|&v| v != 0))
+        })
     }
 
     /// The rows that remain after applying the changelog: each `-U`/`-D` removes one equal

@@ -339,7 +339,9 @@ mod tests {
         let mut p = Parser::new(&GenericDialect {})
             .try_with_sql(t)
             .map_err(|e| Error::Plan(e.to_string()))?;
-        let dt = p.parse_data_type().map_err(|e| Error::Plan(e.to_string()))?;
+        let dt = p
+            .parse_data_type()
+            .map_err(|e| Error::Plan(e.to_string()))?;
         SqlType::from_ast(&dt)
     }
 
@@ -349,7 +351,11 @@ mod tests {
             ("BIGINT", "BIGINT", DataType::Int64),
             ("INT", "INT", DataType::Int32),
             ("DOUBLE", "DOUBLE", DataType::Float64),
-            ("DECIMAL(23, 3)", "DECIMAL(23, 3)", DataType::Decimal128(23, 3)),
+            (
+                "DECIMAL(23, 3)",
+                "DECIMAL(23, 3)",
+                DataType::Decimal128(23, 3),
+            ),
             ("VARCHAR", "STRING", DataType::Utf8),
             ("VARCHAR(10)", "VARCHAR(10)", DataType::Utf8),
             ("STRING", "STRING", DataType::Utf8),

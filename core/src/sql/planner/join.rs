@@ -1,0 +1,365 @@
+//! Inner joins: `a JOIN b ON ...` and `FROM a, b WHERE ...`.
+//!
+//! The condition is split into conjuncts; `l = r` conjuncts with one side on each input are
+//! the join keys, the rest a filter after the join. When both inputs are results of the same
+//! kind of window aggregation and the keys include `window_start` and `window_end` of both,
+//! the join is a window join (state per window, dropped when the window closes); otherwise
+//! it is a regular join that keeps both inputs in state.
+//!
+//! ```text
+//!  left  ─▶ (key columns) ─▶ key_by ─┐
+//!                                    ├─▶ join ─▶ Calc(residual filter, drop helper columns)
+//!  right ─▶ (key columns) ─▶ key_by ─┘
+//! ```
+
+use sqlparser::ast::{self, BinaryOperator, Expr};
+use sqlparser::tokenizer::Location;
+
+use super::aggregate::{end_minus_one as window_time_column, granularity};
+use super::rel::{calc, calc_always, PlanNode, Rel, Windowed};
+use super::window::{describe, materialize};
+use super::{identity, Planner};
+use crate::error::Result;
+use crate::sql::dialect::sql_error;
+use crate::sql::expr::{common_type, compile, Scope, TypedExpr};
+use crate::sql::types::Column;
+use crate::window::WindowAssigner;
+
+/// `left <op> right`, with `extra` (the `WHERE` clause of an inner join) added to the
+/// condition; returns the joined relation and what of `extra` names neither input.
+pub(crate) fn plan(
+    planner: &mut Planner<'_>,
+    left: Rel,
+    right: Rel,
+    op: &ast::JoinOperator,
+    extra: Option<Expr>,
+    at: Location,
+) -> Result<(Rel, Option<Expr>)> {
+    use ast::JoinOperator as J;
+    let constraint = match op {
+        J::Join(c) | J::Inner(c) => c,
+        J::CrossJoin(_) => {
+            return Err(sql_error(
+                at,
+                "CROSS JOIN of two streams is not supported; give a join condition",
+            ))
+        }
+        _ => {
+            return Err(sql_error(
+                at,
+                "outer, semi and anti joins produce updating results and are not supported yet",
+            ))
+        }
+    };
+    let cond = match constraint {
+        ast::JoinConstraint::On(e) => Some(e.clone()),
+        ast::JoinConstraint::None => None,
+        _ => {
+            return Err(sql_error(
+                at,
+                "JOIN ... USING and NATURAL JOIN are not supported yet; use ON",
+            ))
+        }
+    };
+    // For an inner join, WHERE conjuncts are join conditions too: each may become a key,
+    // a filter below the join, or a filter after it.
+    let cond = match (cond, extra) {
+        (Some(a), Some(b)) => and_all(vec![a, b]),
+        (a, b) => a.or(b),
+    };
+    join_on(planner, left, right, cond, at)
+}
+
+/// A comma join whose condition is in `WHERE`; returns the joined relation and what is
+/// left of `WHERE`.
+pub(crate) fn plan_where(
+    planner: &mut Planner<'_>,
+    left: Rel,
+    right: Rel,
+    selection: Option<Expr>,
+    at: Location,
+) -> Result<(Rel, Option<Expr>)> {
+    join_on(planner, left, right, selection, at)
+}
+
+/// Keep the rows of one join input where every filter (over that input's columns) holds.
+fn filter_side(rel: Rel, filters: Vec<Expr>) -> Result<Rel> {
+    let Some(f) = and_all(filters) else {
+        return Ok(rel);
+    };
+    let f = compile(&f, &rel.scope())?;
+    let exprs = identity(&rel.columns);
+    let cols = rel.columns.clone();
+    let w = rel.windowed.clone();
+    let mut out = calc(rel, Some(f), exprs, cols);
+    out.windowed = w;
+    Ok(out)
+}
+
+fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(*left, out);
+            conjuncts(*right, out);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                *inner,
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(*inner, out)
+        }
+        other => out.push(other),
+    }
+}
+
+fn and_all(parts: Vec<Expr>) -> Option<Expr> {
+    parts.into_iter().reduce(|a, b| Expr::BinaryOp {
+        left: Box::new(a),
+        op: BinaryOperator::And,
+        right: Box::new(b),
+    })
+}
+
+/// A key column of one side: an existing column or a computed one appended to the side.
+fn key_column(side: &mut Vec<(TypedExpr, Column)>, t: TypedExpr, offset: usize) -> usize {
+    let t = t.remap_columns(&|i| i - offset);
+    if let Some(i) = t.as_column() {
+        if side[i].1.ty == t.ty() {
+            return i;
+        }
+    }
+    let mut c = Column::new(format!("$key{}", side.len()), t.ty());
+    c.nullable = t.nullable();
+    side.push((t, c));
+    side.len() - 1
+}
+
+fn join_on(
+    _planner: &mut Planner<'_>,
+    left: Rel,
+    right: Rel,
+    cond: Option<Expr>,
+    at: Location,
+) -> Result<(Rel, Option<Expr>)> {
+    let (left, right) = (materialize(left)?, materialize(right)?);
+    if left.updating || right.updating {
+        return Err(sql_error(
+            at,
+            "joins of updating inputs are not supported yet",
+        ));
+    }
+    let nl = left.columns.len();
+    let mut all = left.columns.clone();
+    all.extend(right.columns.iter().cloned());
+    let scope = Scope::new(all.clone());
+    let mut parts = Vec::new();
+    if let Some(c) = cond {
+        conjuncts(c, &mut parts);
+    }
+    // Equality conjuncts across the two sides become keys; the rest stays a filter.
+    let side_of = |t: &TypedExpr| -> Option<bool> {
+        let mut refs = Vec::new();
+        t.column_refs(&mut refs);
+        if refs.is_empty() {
+            None
+        } else if refs.iter().all(|&i| i < nl) {
+            Some(true)
+        } else if refs.iter().all(|&i| i >= nl) {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    let mut pairs: Vec<(TypedExpr, TypedExpr)> = Vec::new();
+    let mut residual: Vec<Expr> = Vec::new();
+    let mut where_rest: Vec<Expr> = Vec::new();
+    let (mut left_filters, mut right_filters) = (Vec::new(), Vec::new());
+    for p in parts {
+        if let Expr::BinaryOp {
+            left: a,
+            op: BinaryOperator::Eq,
+            right: b,
+        } = &p
+        {
+            if let (Ok(ta), Ok(tb)) = (compile(a, &scope), compile(b, &scope)) {
+                match (side_of(&ta), side_of(&tb)) {
+                    (Some(true), Some(false)) => {
+                        pairs.push((ta, tb));
+                        continue;
+                    }
+                    (Some(false), Some(true)) => {
+                        pairs.push((tb, ta));
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // A conjunct over one side only is a filter below the join.
+        match compile(&p, &scope) {
+            Ok(t) => match side_of(&t) {
+                Some(true) => left_filters.push(p),
+                Some(false) => right_filters.push(p),
+                None => residual.push(p),
+            },
+            Err(_) => where_rest.push(p),
+        }
+    }
+    if pairs.is_empty() {
+        return Err(sql_error(
+            at,
+            "a join of two streams needs an equality condition between them",
+        ));
+    }
+    let left = filter_side(left, left_filters)?;
+    let right = filter_side(right, right_filters)?;
+    // Window join: both sides windowed alike, bounds equal.
+    let window = match (&left.windowed, &right.windowed) {
+        (Some(lw), Some(rw)) if lw.assigner == rw.assigner => {
+            let is_pair = |l: usize, r: usize| {
+                pairs
+                    .iter()
+                    .any(|(a, b)| a.as_column() == Some(l) && b.as_column() == Some(nl + r))
+            };
+            (is_pair(lw.start, rw.start) && is_pair(lw.end, rw.end))
+                .then(|| (lw.clone(), rw.clone()))
+        }
+        _ => None,
+    };
+    if let Some((lw, rw)) = &window {
+        // The window's own grouping makes `start = start` redundant; `end = end` stays a
+        // key so a join on the window alone still has one.
+        pairs.retain(|(a, b)| {
+            !(a.as_column() == Some(lw.start) && b.as_column() == Some(nl + rw.start))
+        });
+    }
+    // Key columns of each side, computed and cast to a common type where needed.
+    let mut ls: Vec<(TypedExpr, Column)> = identity(&left.columns)
+        .into_iter()
+        .zip(left.columns.iter().cloned())
+        .collect();
+    let mut rs: Vec<(TypedExpr, Column)> = identity(&right.columns)
+        .into_iter()
+        .zip(right.columns.iter().cloned())
+        .collect();
+    let (mut lk, mut rk) = (Vec::new(), Vec::new());
+    for (a, b) in pairs {
+        let Some(ty) = common_type(a.ty(), b.ty()) else {
+            return Err(sql_error(
+                at,
+                format!("cannot join {} with {}", a.ty(), b.ty()),
+            ));
+        };
+        let (a, b) = (a.cast_to(ty)?, b.cast_to(ty)?);
+        lk.push(key_column(&mut ls, a, 0));
+        rk.push(key_column(&mut rs, b, nl));
+    }
+    // A window join runs on `window_end - 1`, which lies in exactly one window of the
+    // spacing of window ends.
+    if let Some((lw, rw)) = &window {
+        for (side, w) in [(&mut ls, lw), (&mut rs, rw)] {
+            let t = window_time_column(w.end, &side[w.end].1)?;
+            let mut c = Column::new(format!("$wt{}", side.len()), t.ty());
+            c.rowtime = true;
+            side.push((t, c));
+        }
+    }
+    let prep = |rel: Rel, side: Vec<(TypedExpr, Column)>, window: bool| -> Rel {
+        if side.len() == rel.columns.len() && !window {
+            return rel;
+        }
+        let (exprs, mut cols): (Vec<_>, Vec<_>) = side.into_iter().unzip();
+        if window {
+            for c in cols.iter_mut() {
+                c.rowtime = c.name.starts_with("$wt");
+            }
+        }
+        calc(rel, None, exprs, cols)
+    };
+    let (lplan, rplan) = (left.plan.clone(), right.plan.clone());
+    let l2 = prep(left.clone(), ls, window.is_some());
+    let r2 = prep(right.clone(), rs, window.is_some());
+    let (lnames, rnames) = (l2.field_names(), r2.field_names());
+    let lkeys: Vec<String> = lk.iter().map(|&i| lnames[i].clone()).collect();
+    let rkeys: Vec<String> = rk.iter().map(|&i| rnames[i].clone()).collect();
+    let (stream, text) = match &window {
+        Some((lw, _)) => {
+            let g = granularity(&lw.assigner);
+            let assigner = WindowAssigner::tumble(std::time::Duration::from_millis(g as u64));
+            (
+                l2.stream
+                    .key_by(lkeys.clone())
+                    .window_join(&r2.stream.key_by(rkeys.clone()), assigner),
+                format!(
+                    "WindowJoin(joinType=[InnerJoin], window=[{}], leftKeys=[{}], rightKeys=[{}])",
+                    describe(&lw.assigner),
+                    lkeys.join(", "),
+                    rkeys.join(", ")
+                ),
+            )
+        }
+        None => (
+            l2.stream
+                .key_by(lkeys.clone())
+                .join(&r2.stream.key_by(rkeys.clone())),
+            format!(
+                "Join(joinType=[InnerJoin], leftKeys=[{}], rightKeys=[{}])",
+                lkeys.join(", "),
+                rkeys.join(", ")
+            ),
+        ),
+    };
+    // The join's output: left helper-extended columns, right ones, (window bounds).
+    let mut out_cols: Vec<Column> = l2.columns.clone();
+    out_cols.extend(r2.columns.iter().cloned());
+    if window.is_some() {
+        for n in ["$jws", "$jwe"] {
+            out_cols.push(Column::new(n, crate::sql::types::SqlType::Timestamp(3)));
+        }
+    }
+    for c in &mut out_cols {
+        c.rowtime = false;
+    }
+    let joined = Rel {
+        stream,
+        columns: out_cols,
+        window: None,
+        windowed: None,
+        updating: false,
+        plan: PlanNode::new(text, vec![lplan, rplan]),
+    };
+    // Residual filter, then back to left ++ right columns.
+    let l2n = l2.columns.len();
+    let map = |i: usize| if i < nl { i } else { i - nl + l2n };
+    let mut keep: Vec<TypedExpr> = Vec::new();
+    for (i, c) in left.columns.iter().enumerate() {
+        keep.push(TypedExpr::column(i, c));
+    }
+    for (i, c) in right.columns.iter().enumerate() {
+        keep.push(TypedExpr::column(l2n + i, c));
+    }
+    let filter = match and_all(residual) {
+        Some(e) => Some(compile(&e, &scope)?.remap_columns(&map)),
+        None => None,
+    };
+    let mut cols = all;
+    for c in &mut cols {
+        c.rowtime = false;
+    }
+    let mut out = calc_always(joined, filter, keep, cols);
+    out.windowed = window.map(|(lw, _)| Windowed {
+        assigner: lw.assigner,
+        start: lw.start,
+        end: lw.end,
+    });
+    Ok((out, and_all(where_rest)))
+}
