@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use sqlparser::ast;
 
 use crate::error::{Error, Result};
-use crate::sql::ddl::{CreateTable, TableColumn};
-use crate::sql::types::Column;
+use crate::sql::ddl::CreateTable;
 
 /// A catalog object.
 #[derive(Debug, Clone)]
@@ -67,16 +66,4 @@ impl Catalog {
     pub fn all_names(&self) -> Vec<String> {
         self.objects.keys().cloned().collect()
     }
-}
-
-/// The declared columns of a table (physical and computed; computed ones typed by the
-/// caller), for `DESCRIBE`.
-pub fn physical_columns(t: &CreateTable) -> Vec<(String, Option<&Column>)> {
-    t.layout
-        .iter()
-        .map(|c| match c {
-            TableColumn::Physical(i) => (t.def.columns[*i].name.clone(), Some(&t.def.columns[*i])),
-            TableColumn::Computed { name, .. } => (name.clone(), None),
-        })
-        .collect()
 }

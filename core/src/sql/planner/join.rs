@@ -16,9 +16,9 @@ use sqlparser::ast::{self, BinaryOperator, Expr};
 use sqlparser::tokenizer::Location;
 
 use super::aggregate::{end_minus_one as window_time_column, granularity};
+use super::identity;
 use super::rel::{calc, calc_always, PlanNode, Rel, Windowed};
 use super::window::{describe, materialize};
-use super::{identity, Planner};
 use crate::error::Result;
 use crate::sql::dialect::sql_error;
 use crate::sql::expr::{common_type, compile, Scope, TypedExpr};
@@ -28,7 +28,6 @@ use crate::window::WindowAssigner;
 /// `left <op> right`, with `extra` (the `WHERE` clause of an inner join) added to the
 /// condition; returns the joined relation and what of `extra` names neither input.
 pub(crate) fn plan(
-    planner: &mut Planner<'_>,
     left: Rel,
     right: Rel,
     op: &ast::JoinOperator,
@@ -67,19 +66,7 @@ pub(crate) fn plan(
         (Some(a), Some(b)) => and_all(vec![a, b]),
         (a, b) => a.or(b),
     };
-    join_on(planner, left, right, cond, at)
-}
-
-/// A comma join whose condition is in `WHERE`; returns the joined relation and what is
-/// left of `WHERE`.
-pub(crate) fn plan_where(
-    planner: &mut Planner<'_>,
-    left: Rel,
-    right: Rel,
-    selection: Option<Expr>,
-    at: Location,
-) -> Result<(Rel, Option<Expr>)> {
-    join_on(planner, left, right, selection, at)
+    join_on(left, right, cond, at)
 }
 
 /// Keep the rows of one join input where every filter (over that input's columns) holds.
@@ -143,8 +130,10 @@ fn key_column(side: &mut Vec<(TypedExpr, Column)>, t: TypedExpr, offset: usize) 
     side.len() - 1
 }
 
-fn join_on(
-    _planner: &mut Planner<'_>,
+/// The inner join of `left` and `right` on `cond` (also the form of a comma join, whose
+/// condition is its `WHERE`); returns the joined relation and the conjuncts of `cond` that
+/// name neither input.
+pub(crate) fn join_on(
     left: Rel,
     right: Rel,
     cond: Option<Expr>,

@@ -18,7 +18,6 @@ pub(crate) mod rel;
 mod window;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use sqlparser::ast::{self, Expr, SelectItem, SetExpr, Spanned, TableFactor};
 use sqlparser::tokenizer::Location;
@@ -355,7 +354,7 @@ impl<'a> Planner<'a> {
                 let last = single && ji + 1 == twj.joins.len();
                 let extra = if last { where_rest.take() } else { None };
                 let (joined, rest) =
-                    join::plan(self, rel, right, &j.join_operator, extra, loc(&j.relation))?;
+                    join::plan(rel, right, &j.join_operator, extra, loc(&j.relation))?;
                 rel = joined;
                 if last {
                     where_rest = rest;
@@ -366,7 +365,7 @@ impl<'a> Planner<'a> {
                 Some(left) => {
                     // A comma join takes its conditions from WHERE.
                     let (joined, rest) =
-                        join::plan_where(self, left, rel, where_rest.take(), loc(&twj.relation))?;
+                        join::join_on(left, rel, where_rest.take(), loc(&twj.relation))?;
                     where_rest = rest;
                     joined
                 }
@@ -637,6 +636,3 @@ fn identifiers<T: sqlparser::ast::Visit>(statement: &T) -> Option<HashSet<String
     let _ = statement.visit(&mut v);
     (!v.star).then_some(v.names)
 }
-
-/// A shared handle to a planned `Calc` (for tests).
-pub type CalcRef = Arc<rel::Calc>;
