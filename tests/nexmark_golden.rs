@@ -4,32 +4,14 @@
 //! `../shared/flink/run_query.py` on `tests/data/nexmark` (see `tests/golden/regenerate.sh`).
 //! Rows are compared as multisets (both sides sorted), at parallelism 1 and 4.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{read_rows, root};
 use std::sync::Arc;
 
 use millstream::connectors::file::CsvSinkFactory;
 use millstream::core::api::StreamExecutionEnvironment;
 use millstream::nexmark::{build_query, NexmarkInput, QUERIES};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read_rows(dir: &Path) -> Vec<String> {
-    let mut rows = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        assert!(
-            !name.starts_with('.'),
-            "in-progress file left behind: {name}"
-        );
-        let text = std::fs::read_to_string(&path).unwrap();
-        rows.extend(text.lines().filter(|l| !l.is_empty()).map(String::from));
-    }
-    rows.sort();
-    rows
-}
 
 fn run(query: &str, parallelism: usize) -> Vec<String> {
     let out = tempfile::tempdir().unwrap();
@@ -46,30 +28,8 @@ fn run(query: &str, parallelism: usize) -> Vec<String> {
     read_rows(out.path())
 }
 
-fn golden(query: &str) -> Vec<String> {
-    let text =
-        std::fs::read_to_string(root().join(format!("tests/golden/nexmark/{query}.csv"))).unwrap();
-    let mut rows: Vec<String> = text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    rows.sort();
-    rows
-}
-
 fn check(query: &str, parallelism: usize) {
-    let got = run(query, parallelism);
-    let want = golden(query);
-    if got != want {
-        let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(5).collect();
-        let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(5).collect();
-        panic!(
-            "{query} at parallelism {parallelism}: {} rows, Flink {}; missing e.g. {missing:?}; extra e.g. {extra:?}",
-            got.len(),
-            want.len()
-        );
-    }
+    common::check_rows(query, parallelism, run(query, parallelism));
 }
 
 macro_rules! golden_tests {

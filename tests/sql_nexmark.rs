@@ -7,15 +7,15 @@
 //! at parallelism 1 and 4; the queries with updating results, which need changelog operators
 //! not built yet, must fail with a clear error instead of producing wrong rows.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::{read_rows, root};
 
 use millstream::connectors::sql::default_registry;
 use millstream::core::runtime::JobConfig;
 use millstream::core::sql::TableEnvironment;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The script Flink ran for `query`, writing CSV part files into `out`.
 fn script(query: &str, out: &Path) -> String {
@@ -32,31 +32,6 @@ fn script(query: &str, out: &Path) -> String {
         sources.replace("${DATA_DIR}", &data.display().to_string()),
         q.replace("${SINK}", &sink)
     )
-}
-
-fn read_rows(dir: &Path) -> Vec<String> {
-    let mut rows = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        assert!(!name.starts_with('.'), "in-progress file left: {name}");
-        let text = std::fs::read_to_string(&path).unwrap();
-        rows.extend(text.lines().filter(|l| !l.is_empty()).map(String::from));
-    }
-    rows.sort();
-    rows
-}
-
-fn golden(query: &str) -> Vec<String> {
-    let path = root().join(format!("tests/golden/nexmark/{query}.csv"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut rows: Vec<String> = text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    rows.sort();
-    rows
 }
 
 fn env(parallelism: usize) -> TableEnvironment {
@@ -78,17 +53,7 @@ fn run(query: &str, parallelism: usize) -> Vec<String> {
 }
 
 fn check(query: &str, parallelism: usize) {
-    let got = run(query, parallelism);
-    let want = golden(query);
-    if got != want {
-        let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(5).collect();
-        let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(5).collect();
-        panic!(
-            "{query} at parallelism {parallelism}: {} rows, Flink {}; missing e.g. {missing:?}; extra e.g. {extra:?}",
-            got.len(),
-            want.len()
-        );
-    }
+    common::check_rows(query, parallelism, run(query, parallelism));
 }
 
 macro_rules! golden_tests {
