@@ -2,13 +2,14 @@
 
 use std::sync::{Arc, Mutex};
 
+use arrow::datatypes::SchemaRef;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::env::edge;
 use super::{DataStream, KeyedStream};
 use crate::operator::factory;
-use crate::operator::join::{IntervalJoin, RegularJoin, WindowJoin};
+use crate::operator::join::{IntervalJoin, JoinType, RegularJoin, WindowJoin};
 use crate::operator::keyed_reduce::{KeyedAggregate, KeyedReduce};
 use crate::operator::process::{KeyedProcess, KeyedProcessFunction};
 use crate::operator::window::AggSpec;
@@ -140,6 +141,45 @@ impl KeyedStream {
             other,
             "join",
             factory(move |_| RegularJoin::new(lk.clone(), rk.clone())),
+        )
+    }
+
+    /// Unbounded join of kind `t` on the key columns: [`JoinType::Inner`] is
+    /// [`KeyedStream::join`]; an outer join also emits the rows of a preserved side that
+    /// have no partner, padded with NULLs, and retracts them when their first partner
+    /// arrives. Its output is an updating stream (Flink changelog): every batch ends with a
+    /// `$op` column (`Int8`, `0` = `+I`, `3` = `-D`), and the padded side's columns are
+    /// nullable. Both inputs must be insert-only. See
+    /// [`RegularJoin`](crate::operator::join::RegularJoin) for the exact changelog.
+    pub fn join_with_type(&self, other: &KeyedStream, t: JoinType) -> DataStream {
+        self.join_with_schemas(other, t, None)
+    }
+
+    /// [`KeyedStream::join_with_type`] with the schemas of both inputs declared, so an
+    /// outer join can pad rows before (or without) seeing the other input's first batch.
+    pub fn join_with_schemas(
+        &self,
+        other: &KeyedStream,
+        t: JoinType,
+        schemas: Option<(SchemaRef, SchemaRef)>,
+    ) -> DataStream {
+        let (lk, rk) = (self.keys.clone(), other.keys.clone());
+        let name = match t {
+            JoinType::Inner => "join",
+            JoinType::LeftOuter => "left_outer_join",
+            JoinType::RightOuter => "right_outer_join",
+            JoinType::FullOuter => "full_outer_join",
+        };
+        self.two_input(
+            other,
+            name,
+            factory(move |_| {
+                let join = RegularJoin::new(lk.clone(), rk.clone())?.with_join_type(t);
+                match &schemas {
+                    Some((l, r)) => join.with_input_schemas(l.clone(), r.clone()),
+                    None => Ok(join),
+                }
+            }),
         )
     }
 }

@@ -14,10 +14,13 @@
 //! ```
 
 pub mod filter;
+pub mod group_agg;
 pub mod join;
 pub mod keyed_reduce;
 pub mod map;
+pub mod over;
 pub mod process;
+pub mod rank;
 pub mod sink;
 pub mod watermark;
 pub mod window;

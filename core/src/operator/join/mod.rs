@@ -1,20 +1,24 @@
-//! Two-input inner equi-joins: input 0 is the left side, input 1 the right side.
+//! Two-input equi-joins: input 0 is the left side, input 1 the right side. All are inner
+//! joins except [`RegularJoin`], which can also be a left, right or full outer join
+//! ([`JoinType`]).
 //!
 //! | operator | Flink equivalent | state | emits |
 //! |---|---|---|---|
 //! | [`WindowJoin`] | DataStream `join().where().equalTo().window(..)` | rows per window until it fires | all pairs of a window when the watermark passes its end |
 //! | [`IntervalJoin`] | DataStream `intervalJoin().between(lower, upper)` | rows per side until no future row can match | pairs as soon as both rows are present |
-//! | [`RegularJoin`] | SQL `a JOIN b ON a.k = b.k` (unbounded) | every row of both sides, forever | pairs as soon as both rows are present (insert-only) |
+//! | [`RegularJoin`] | SQL `a JOIN b ON a.k = b.k` (unbounded) | every row of both sides, forever | pairs as soon as both rows are present (insert-only); an outer join also emits unmatched rows padded with NULLs and retracts them (`-D`) when their first partner arrives (an updating stream with a trailing `$op` column) |
 //!
 //! Shared rules:
 //! * **Output schema**: every left column, then every right column (a right column whose
 //!   name is also a left column's gets the suffix `_right`), then the operator's own columns
-//!   (`window_start`, `window_end` for the window join).
+//!   (`window_start`, `window_end` for the window join; `$op` for an outer join, whose
+//!   padded side's columns are nullable).
 //! * **Keys** are compared on their values: rows are hashed with
 //!   `millstream_kernels::hash::hash_columns` to find candidates, and candidates are checked
 //!   on the `arrow::row` encoding of the key columns. Both sides must have key columns of
-//!   the same types. A row with a null key never matches (SQL inner-join semantics) and is
-//!   dropped on arrival; so is a row with a null event time in a time-based join.
+//!   the same types. A row with a null key never matches (SQL semantics) and is dropped on
+//!   arrival, except on the preserved side of an outer join, where it is emitted padded; a
+//!   row with a null event time in a time-based join is dropped too.
 //! * **Batches, never rows**: an arriving batch is probed as a whole, producing
 //!   `(probe row, stored row)` index pairs, and each output batch is built with one `take`
 //!   (probe side) and one `interleave` (rows from several retained batches) per column.
@@ -28,6 +32,8 @@
 #[cfg(test)]
 mod checkpoint_tests;
 mod interval;
+#[cfg(test)]
+mod outer_tests;
 mod regular;
 mod state;
 #[cfg(test)]
@@ -49,7 +55,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use hashbrown::hash_table::{Entry, HashTable};
 
 pub use interval::IntervalJoin;
-pub use regular::RegularJoin;
+pub use regular::{JoinType, RegularJoin};
 pub use window_join::WindowJoin;
 
 use crate::batch::column_index;

@@ -6,9 +6,15 @@
 //! batches themselves (Arc-cloned columns, nothing copied at snapshot time) plus, for some
 //! joins, a few trailing bookkeeping columns. The checkpoint writer keeps the order of the
 //! rows within a key group, so a restore rebuilds each key's rows in their original order
-//! and probes find them in the same order as an uninterrupted run.
+//! and probes find them in the same order as an uninterrupted run. An outer regular join
+//! adds match counts, pending rows and input schemas (see `regular.rs`); the helpers for
+//! those tables are at the end.
 
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::concat_batches;
+use arrow::datatypes::{Field, Schema, SchemaRef, UInt64Type};
 use arrow::record_batch::RecordBatch;
 
 use crate::checkpoint::OperatorState;
@@ -16,6 +22,17 @@ use crate::error::{Error, Result};
 
 /// Names of the keyed state tables of the left and the right side.
 pub(crate) const SIDE_TABLES: [&str; 2] = ["left", "right"];
+
+/// Trailing column of a preserved side's table of an outer regular join: partners of each
+/// row.
+pub(crate) const MATCHES_COLUMN: &str = "__matches";
+/// Trailing column of a pending table: arrival order.
+pub(crate) const SEQ_COLUMN: &str = "__seq";
+/// Keyed tables of an outer regular join's pending rows (waiting for the other side's
+/// schema), per side.
+pub(crate) const PENDING_TABLES: [&str; 2] = ["left_pending", "right_pending"];
+/// Non-keyed tables of an outer regular join's input schemas (Arrow IPC), per side.
+pub(crate) const SCHEMA_TABLES: [&str; 2] = ["left_schema", "right_schema"];
 
 /// Rows per batch after a restore. Restored tables arrive cut into one piece per block of
 /// key groups; gluing consecutive pieces back together keeps the per-batch costs (batch
@@ -99,4 +116,105 @@ pub(crate) fn key_groups_from_hashes(hashes: &[u64], max_parallelism: usize) -> 
         .iter()
         .map(|&h| millstream_kernels::partition::key_group(h, max_parallelism) as u32)
         .collect()
+}
+
+/// `batch` with `column` (non-null) appended as `name`.
+pub(crate) fn with_column(
+    batch: &RecordBatch,
+    name: &str,
+    column: ArrayRef,
+) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(
+        name,
+        column.data_type().clone(),
+        false,
+    )));
+    let mut columns = batch.columns().to_vec();
+    columns.push(column);
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+        columns,
+    )?)
+}
+
+/// A restored row batch of a side table, split into the input columns and, when the side
+/// is `preserved`, the partner counts of its trailing `__matches` column.
+pub(crate) fn split_matches(
+    batch: RecordBatch,
+    preserved: bool,
+    table: &str,
+) -> Result<(RecordBatch, Option<Vec<u64>>)> {
+    let n = batch.num_columns();
+    let schema = batch.schema();
+    let counts = schema
+        .fields()
+        .last()
+        .filter(|f| f.name() == MATCHES_COLUMN)
+        .and_then(|_| batch.column(n - 1).as_primitive_opt::<UInt64Type>());
+    match (counts, preserved) {
+        (Some(c), true) => {
+            let c = c.values().to_vec();
+            Ok((batch.project(&(0..n - 1).collect::<Vec<_>>())?, Some(c)))
+        }
+        (None, false) => Ok((batch, None)),
+        (Some(_), false) => Err(Error::Schema(format!(
+            "regular join: restore: state table '{table}' ends with {MATCHES_COLUMN}: the \
+             checkpoint is of an outer join that preserves this side, not of this join"
+        ))),
+        (None, true) => Err(Error::Schema(format!(
+            "regular join: restore: state table '{table}' has no {MATCHES_COLUMN} column: the \
+             checkpoint is of a join that does not preserve this side (an inner join?)"
+        ))),
+    }
+}
+
+/// Reject state that is not an outer regular join's.
+pub(crate) fn check_outer_tables(state: &OperatorState) -> Result<()> {
+    if !state.files.is_empty() {
+        return Err(Error::Schema(
+            "regular join: restore: the checkpoint holds state files; a join keeps none".into(),
+        ));
+    }
+    for t in &state.tables {
+        if t.num_rows() == 0 {
+            continue;
+        }
+        let name = t.name.as_str();
+        let keyed = if SIDE_TABLES.contains(&name) || PENDING_TABLES.contains(&name) {
+            true
+        } else if SCHEMA_TABLES.contains(&name) {
+            false
+        } else {
+            return Err(Error::Schema(format!(
+                "regular join: restore: unknown state table '{name}' (expected {})",
+                [SIDE_TABLES, PENDING_TABLES, SCHEMA_TABLES]
+                    .concat()
+                    .join(", ")
+            )));
+        };
+        if t.keyed != keyed {
+            return Err(Error::Schema(format!(
+                "regular join: restore: state table '{name}' is {}keyed",
+                if t.keyed { "" } else { "not " }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `schema` as an Arrow IPC stream without batches.
+pub(crate) fn schema_to_ipc(schema: &Schema) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut buf, schema)?;
+    w.finish()?;
+    drop(w);
+    Ok(buf)
+}
+
+/// The schema of an Arrow IPC stream written by [`schema_to_ipc`].
+pub(crate) fn schema_from_ipc(bytes: &[u8]) -> Result<SchemaRef> {
+    let r = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
+    Ok(r.schema())
 }
