@@ -24,6 +24,7 @@ use arrow::error::ArrowError;
 use millstream_core::connector::{Source, SourceContext, SourceFactory};
 use millstream_core::error::Result;
 
+use super::partition::{Partitioning, SourceColumns};
 use super::source::{decode_all, BatchDecoder, FileSettings, LineFormat};
 use super::timestamp::text_to_millis;
 use super::{sql_type, OnError};
@@ -81,9 +82,8 @@ impl Default for CsvOptions {
 #[derive(Debug, Clone)]
 pub struct CsvSourceFactory {
     settings: FileSettings,
-    schema: SchemaRef,
+    columns: SourceColumns,
     options: CsvOptions,
-    projection: Option<Vec<usize>>,
     /// The schema after projection.
     output: SchemaRef,
     fast_timestamps: bool,
@@ -100,9 +100,8 @@ impl CsvSourceFactory {
                 options.on_error,
             ),
             output: schema.clone(),
-            schema,
+            columns: SourceColumns::new(schema),
             options,
-            projection: None,
             fast_timestamps: true,
         }
     }
@@ -115,10 +114,29 @@ impl CsvSourceFactory {
     ///
     /// [`Error::Plan`]: millstream_core::error::Error::Plan
     pub fn with_projection<S: AsRef<str>>(mut self, columns: &[S]) -> Result<Self> {
-        let (indices, output) = self.settings.project(&self.schema, columns)?;
-        self.output = output;
-        self.projection = Some(indices);
+        let (indices, _) = self.settings.project(self.columns.table(), columns)?;
+        self.columns.set_projection(indices);
+        self.refresh();
         Ok(self)
+    }
+
+    /// Takes the columns of `partitioning` from the partition directories the files are in
+    /// (`path/dt=2020-01-01/hr=1/...`, see [`Partitioning`]) rather than from the files,
+    /// which hold the other columns of the schema, in order.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] for a partition column not in the schema.
+    ///
+    /// [`Error::Plan`]: millstream_core::error::Error::Plan
+    pub fn with_partitioning(mut self, partitioning: Partitioning) -> Result<Self> {
+        self.columns.set_partitioning(partitioning, "csv source")?;
+        self.refresh();
+        Ok(self)
+    }
+
+    fn refresh(&mut self) {
+        self.output = self.columns.output();
+        self.settings.partitions = self.columns.layout(&self.settings.path, "csv source");
     }
 
     /// Size of the byte ranges the files are split into (default 4 MiB).
@@ -145,16 +163,13 @@ impl CsvSourceFactory {
     }
 
     fn format(&self) -> Result<CsvFormat> {
-        let projection = self
-            .projection
-            .clone()
-            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        let output = self.output.clone();
+        let schema = self.columns.file_schema();
+        let projection = self.columns.file_projection(true);
+        let output = Arc::new(schema.project(&projection)?);
         let is_fast_ts = |t: &DataType| {
             self.fast_timestamps && *t == DataType::Timestamp(TimeUnit::Millisecond, None)
         };
-        let read_fields: Vec<Field> = self
-            .schema
+        let read_fields: Vec<Field> = schema
             .fields()
             .iter()
             .map(|f| {
@@ -166,8 +181,7 @@ impl CsvSourceFactory {
                 f.as_ref().clone().with_data_type(t)
             })
             .collect();
-        let text_fields: Vec<Field> = self
-            .schema
+        let text_fields: Vec<Field> = schema
             .fields()
             .iter()
             .map(|f| Field::new(f.name(), DataType::Utf8, true))
@@ -175,7 +189,7 @@ impl CsvSourceFactory {
         Ok(CsvFormat {
             read_schema: Arc::new(Schema::new(read_fields)),
             text_schema: Arc::new(Schema::new(text_fields)),
-            full_schema: self.schema.clone(),
+            full_schema: schema.clone(),
             output,
             projection,
             delimiter: self.options.delimiter,

@@ -7,7 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::array::{ArrayRef, AsArray, RecordBatchOptions};
+use arrow::datatypes::{
+    DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
 use arrow::error::ArrowError;
 use arrow::json::reader::Decoder;
 use arrow::json::ReaderBuilder;
@@ -15,6 +19,7 @@ use arrow::record_batch::RecordBatch;
 use millstream_core::connector::{Source, SourceContext, SourceFactory};
 use millstream_core::error::Result;
 
+use super::partition::{Partitioning, SourceColumns};
 use super::source::{decode_all, BatchDecoder, FileSettings, LineFormat};
 use super::{sql_type, OnError};
 
@@ -48,7 +53,7 @@ pub struct JsonOptions {
 #[derive(Debug, Clone)]
 pub struct JsonSourceFactory {
     settings: FileSettings,
-    schema: SchemaRef,
+    columns: SourceColumns,
     output: SchemaRef,
 }
 
@@ -58,7 +63,7 @@ impl JsonSourceFactory {
         JsonSourceFactory {
             settings: FileSettings::new(path.into(), "json source", false, options.on_error),
             output: schema.clone(),
-            schema,
+            columns: SourceColumns::new(schema),
         }
     }
 
@@ -69,9 +74,36 @@ impl JsonSourceFactory {
     ///
     /// [`Error::Plan`]: millstream_core::error::Error::Plan
     pub fn with_projection<S: AsRef<str>>(mut self, columns: &[S]) -> Result<Self> {
-        let (_, output) = self.settings.project(&self.schema, columns)?;
-        self.output = output;
+        let (indices, _) = self.settings.project(self.columns.table(), columns)?;
+        self.columns.set_projection(indices);
+        self.refresh();
         Ok(self)
+    }
+
+    /// Takes the columns of `partitioning` from the partition directories, as
+    /// [`CsvSourceFactory::with_partitioning`](super::CsvSourceFactory::with_partitioning).
+    ///
+    /// # Errors
+    /// [`Error::Plan`] for a partition column not in the schema.
+    ///
+    /// [`Error::Plan`]: millstream_core::error::Error::Plan
+    pub fn with_partitioning(mut self, partitioning: Partitioning) -> Result<Self> {
+        self.columns.set_partitioning(partitioning, "json source")?;
+        self.refresh();
+        Ok(self)
+    }
+
+    fn refresh(&mut self) {
+        self.output = self.columns.output();
+        self.settings.partitions = self.columns.layout(&self.settings.path, "json source");
+    }
+
+    /// How to decode the lines: the projected file columns.
+    fn format(&self) -> Result<JsonFormat> {
+        let file = self.columns.file_schema();
+        Ok(JsonFormat {
+            schema: Arc::new(file.project(&self.columns.file_projection(true))?),
+        })
     }
 
     /// Size of the byte ranges the files are split into (default 4 MiB).
@@ -101,10 +133,7 @@ impl SourceFactory for JsonSourceFactory {
     }
 
     fn create(&self, ctx: &SourceContext) -> Result<Box<dyn Source>> {
-        let format = JsonFormat {
-            schema: self.output.clone(),
-        };
-        self.settings.create(Arc::new(format), ctx)
+        self.settings.create(Arc::new(self.format()?), ctx)
     }
 
     /// Resumes after the last batch every old subtask returned, as
@@ -114,10 +143,8 @@ impl SourceFactory for JsonSourceFactory {
     /// [`Error::Connector`](millstream_core::error::Error::Connector) for missing,
     /// unreadable or inconsistent positions or a file whose length changed.
     fn restore(&self, ctx: &SourceContext, positions: &[Vec<u8>]) -> Result<Box<dyn Source>> {
-        let format = JsonFormat {
-            schema: self.output.clone(),
-        };
-        self.settings.restore(Arc::new(format), ctx, positions)
+        self.settings
+            .restore(Arc::new(self.format()?), ctx, positions)
     }
 }
 
@@ -126,24 +153,133 @@ struct JsonFormat {
     schema: SchemaRef,
 }
 
-struct JsonDecoder(Decoder);
+/// Arrow's JSON decoder; timestamps with a time zone are decoded without one (arrow parses
+/// zone names only with its `chrono-tz` feature) and labeled with it afterwards.
+pub(crate) struct JsonDecoder {
+    inner: Decoder,
+    /// The schema to label batches with, when it differs from the decoded one.
+    output: Option<SchemaRef>,
+}
 
 impl BatchDecoder for JsonDecoder {
     fn decode(&mut self, buf: &[u8]) -> Result<usize, ArrowError> {
-        self.0.decode(buf)
+        self.inner.decode(buf)
     }
 
     fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
-        self.0.flush()
+        let Some(batch) = self.inner.flush()? else {
+            return Ok(None);
+        };
+        let Some(output) = &self.output else {
+            return Ok(Some(batch));
+        };
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(output.fields())
+            .map(|(c, f)| with_zone(c, f.data_type()))
+            .collect::<Result<Vec<_>, ArrowError>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        RecordBatch::try_new_with_options(output.clone(), columns, &options).map(Some)
     }
 }
 
-fn json_decoder(schema: SchemaRef, batch_size: usize) -> Result<JsonDecoder, ArrowError> {
-    Ok(JsonDecoder(
-        ReaderBuilder::new(schema)
+/// `column` (a timestamp without a zone, when `t` has one) labeled as `t`; the instants
+/// stay.
+fn with_zone(column: &ArrayRef, t: &DataType) -> Result<ArrayRef, ArrowError> {
+    let DataType::Timestamp(unit, Some(tz)) = t else {
+        return Ok(column.clone());
+    };
+    let tz = tz.clone();
+    Ok(match unit {
+        TimeUnit::Second => Arc::new(
+            column
+                .as_primitive::<TimestampSecondType>()
+                .clone()
+                .with_timezone(tz),
+        ),
+        TimeUnit::Millisecond => Arc::new(
+            column
+                .as_primitive::<TimestampMillisecondType>()
+                .clone()
+                .with_timezone(tz),
+        ),
+        TimeUnit::Microsecond => Arc::new(
+            column
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone()
+                .with_timezone(tz),
+        ),
+        TimeUnit::Nanosecond => Arc::new(
+            column
+                .as_primitive::<TimestampNanosecondType>()
+                .clone()
+                .with_timezone(tz),
+        ),
+    })
+}
+
+pub(crate) fn json_decoder(
+    schema: SchemaRef,
+    batch_size: usize,
+) -> Result<JsonDecoder, ArrowError> {
+    let zoned = |f: &Field| matches!(f.data_type(), DataType::Timestamp(_, Some(_)));
+    let (read, output) = if schema.fields().iter().any(|f| zoned(f)) {
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(unit, Some(_)) => f
+                    .as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(*unit, None)),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        (Arc::new(Schema::new(fields)), Some(schema))
+    } else {
+        (schema, None)
+    };
+    Ok(JsonDecoder {
+        inner: ReaderBuilder::new(read)
             .with_batch_size(batch_size)
             .build_decoder()?,
-    ))
+        output,
+    })
+}
+
+/// Why the JSON object `line` does not decode as `schema`: the field at fault (the first that
+/// fails alone) and what it holds; `err` when no single field fails.
+pub(crate) fn diagnose_object(
+    schema: &Schema,
+    line: &[u8],
+    err: &ArrowError,
+) -> (Option<String>, String) {
+    let value: serde_json::Value = match serde_json::from_slice(line) {
+        Ok(v) => v,
+        Err(e) => return (None, format!("invalid JSON: {e}")),
+    };
+    let Some(object) = value.as_object() else {
+        return (None, format!("expected a JSON object, got {value}"));
+    };
+    // Decode the fields one at a time: the first that fails is at fault.
+    for field in schema.fields() {
+        let single = Arc::new(Schema::new(vec![field.clone()]));
+        let fails = json_decoder(single, 1)
+            .and_then(|mut d| decode_all(&mut d, line))
+            .is_err();
+        if fails {
+            let got = object
+                .get(field.name())
+                .map_or_else(|| "no value".to_string(), |v| v.to_string());
+            let t = field.data_type();
+            return (
+                Some(field.name().clone()),
+                format!("expected {} ({t}), got {got}", sql_type(t)),
+            );
+        }
+    }
+    (None, err.to_string())
 }
 
 impl LineFormat for JsonFormat {
@@ -156,30 +292,6 @@ impl LineFormat for JsonFormat {
     }
 
     fn diagnose(&self, line: &[u8], err: &ArrowError) -> (Option<String>, String) {
-        let value: serde_json::Value = match serde_json::from_slice(line) {
-            Ok(v) => v,
-            Err(e) => return (None, format!("invalid JSON: {e}")),
-        };
-        let Some(object) = value.as_object() else {
-            return (None, format!("expected a JSON object, got {value}"));
-        };
-        // Decode the fields one at a time: the first that fails is at fault.
-        for field in self.schema.fields() {
-            let single = Arc::new(Schema::new(vec![field.clone()]));
-            let fails = json_decoder(single, 1)
-                .and_then(|mut d| decode_all(&mut d, line))
-                .is_err();
-            if fails {
-                let got = object
-                    .get(field.name())
-                    .map_or_else(|| "no value".to_string(), |v| v.to_string());
-                let t = field.data_type();
-                return (
-                    Some(field.name().clone()),
-                    format!("expected {} ({t}), got {got}", sql_type(t)),
-                );
-            }
-        }
-        (None, err.to_string())
+        diagnose_object(&self.schema, line, err)
     }
 }

@@ -1,4 +1,5 @@
-//! File sources and sinks: CSV and JSON lines, read in parallel by byte ranges.
+//! File sources and sinks: CSV, JSON lines and debezium-json read in parallel by byte ranges,
+//! Parquet by row groups (module [`parquet`]), partitioned directories (module [`partition`]).
 //!
 //! A file source lists its input (one file, or every visible file under a directory, sorted,
 //! as Flink's filesystem source), cuts each file into chunks of about 4 MiB, and lets subtask
@@ -26,13 +27,19 @@
 //! (module `position`); a restore at any parallelism shares them out so each remaining line
 //! is read once, and error messages keep absolute line numbers.
 //!
-//! The sinks ([`CsvSinkFactory`], [`JsonSinkFactory`]) write hidden in-progress part files
-//! into a directory and make them visible by a two-phase commit: closed at each checkpoint,
-//! renamed to `c<checkpoint>-part-<attempt>-<subtask>-<seq>.<ext>` once it completes.
+//! The sinks ([`CsvSinkFactory`], [`JsonSinkFactory`], [`ParquetSinkFactory`],
+//! [`DebeziumJsonSinkFactory`]) write hidden in-progress part files into a directory (or
+//! into its partition directories, `dt=2020-01-01/`, with [`Partitioning`]) and make them
+//! visible by a two-phase commit: closed at each checkpoint, renamed to
+//! `c<checkpoint>-part-<attempt>-<subtask>-<seq>.<ext>` once it completes.
 
+pub mod changelog;
 mod chunks;
 mod csv;
 mod json;
+mod json_value;
+pub mod parquet;
+pub mod partition;
 mod position;
 mod sink;
 mod source;
@@ -42,9 +49,16 @@ mod timestamp;
 
 use arrow::datatypes::{DataType, TimeUnit};
 
+pub use self::changelog::{DebeziumJsonSourceFactory, OP_COLUMN};
 pub use self::csv::{CsvOptions, CsvSourceFactory};
 pub use self::json::{JsonOptions, JsonSourceFactory};
-pub use self::sink::{CsvSinkFactory, JsonSinkFactory};
+pub use self::parquet::ParquetSourceFactory;
+pub use self::partition::{
+    escape_path_name, unescape_path_name, Partitioning, DEFAULT_PARTITION_NAME,
+};
+pub use self::sink::{
+    CsvSinkFactory, DebeziumJsonSinkFactory, JsonSinkFactory, ParquetSinkFactory,
+};
 
 /// Default size of the byte ranges a file is split into.
 pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;

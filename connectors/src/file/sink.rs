@@ -1,5 +1,5 @@
-//! File sinks: CSV or JSON-lines part files in a directory, made visible by a two-phase
-//! commit (Flink's `FileSink`).
+//! File sinks: CSV, JSON-lines, debezium-json or Parquet part files in a directory, made
+//! visible by a two-phase commit (Flink's `FileSink`).
 //!
 //! A subtask writes rows into a hidden in-progress file. At a checkpoint (and at the end of
 //! input) [`Sink::prepare_commit`] closes it and returns a committable naming it; the next
@@ -8,12 +8,17 @@
 //! a partial file or rows of a checkpoint that did not complete:
 //!
 //! ```text
-//!  write(batch)          ─▶ arrow csv / json writer ─▶ .part-<attempt>-<subtask>-<seq>.csv.inprogress
-//!  prepare_commit(id)    ─▶ flush, sync, close      ─▶ committable {"files":[[hidden, visible]]}
-//!  commit(id, [c, ...])  ─▶ rename hidden ─▶ c<id>-part-<attempt>-<subtask>-<seq>.csv   (idempotent)
-//!  abort_uncommitted()   ─▶ delete every .*.inprogress in the directory
-//!  rollback_after(id)    ─▶ delete every c<n>-part-* with n > id
+//!  write(batch)          ─▶ format writer ─▶ [dt=x/]…/.part-<attempt>-<subtask>-<seq>.csv.inprogress
+//!  prepare_commit(id)    ─▶ flush, sync, close every open file ─▶ committable {"files":[[hidden, visible], ...]}
+//!  commit(id, [c, ...])  ─▶ rename hidden ─▶ [dt=x/]…/c<id>-part-<attempt>-<subtask>-<seq>.csv   (idempotent)
+//!  abort_uncommitted()   ─▶ delete every .*.inprogress below the directory
+//!  rollback_after(id)    ─▶ delete every c<n>-part-* below the directory with n > id
 //! ```
+//!
+//! A partitioned sink ([`Partitioning`]) keeps one open file per partition directory
+//! (`dt=2020-01-01/hr=1/`, see the [`partition`](super::partition) module) and a checkpoint
+//! closes and commits them all together: the committable of a subtask names every file it
+//! closed, with its path relative to the sink directory.
 //!
 //! Hidden names start with `.` (Flink's `compare.py` and the file sources skip them). The
 //! attempt id is chosen when a subtask's sink is created (milliseconds since the epoch and
@@ -22,20 +27,29 @@
 //!
 //! The CSV format is what `../shared/flink/compare.py` reads: no header, minimal quoting,
 //! nulls as empty fields, `TIMESTAMP(3)` as `yyyy-MM-dd HH:mm:ss.SSS`, doubles in arrow's
-//! shortest round-trip form (compare.py compares doubles at 12 significant digits).
+//! shortest round-trip form (compare.py compares doubles at 12 significant digits). JSON
+//! lines spell values as Flink's `json` format does (see `json_value`); debezium-json wraps
+//! them in Flink's change envelope (see [`changelog`](super::changelog)); Parquet files hold
+//! one row group per million rows, Snappy-compressed (see [`parquet`](super::parquet)).
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
+use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
-use arrow::json::writer::LineDelimited;
 use arrow::record_batch::RecordBatch;
 use millstream_core::connector::{Sink, SinkFactory};
 use millstream_core::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// Timestamp layout of the file sinks, Flink's `TIMESTAMP(3)`.
+use super::changelog::DebeziumPart;
+use super::json_value::JsonRows;
+use super::parquet::ParquetPart;
+use super::partition::{Partitioner, Partitioning};
+
+/// Timestamp layout of the CSV sink, Flink's `TIMESTAMP(3)`.
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
 
 /// Suffix of in-progress files.
@@ -49,12 +63,24 @@ macro_rules! part_sink_factory {
         #[derive(Debug, Clone)]
         pub struct $name {
             dir: PathBuf,
+            partitioning: Partitioning,
         }
 
         impl $name {
             /// A sink writing into `dir` (created if missing).
             pub fn new(dir: impl Into<PathBuf>) -> Self {
-                $name { dir: dir.into() }
+                $name {
+                    dir: dir.into(),
+                    partitioning: Partitioning::default(),
+                }
+            }
+
+            /// Writes each row into the directory of its partition values
+            /// (`dir/c1=v1/c2=v2/`), without the partition columns (see the
+            /// [`partition`](crate::file::partition) module).
+            pub fn with_partitioning(mut self, partitioning: Partitioning) -> Self {
+                self.partitioning = partitioning;
+                self
             }
 
             /// The output directory.
@@ -69,7 +95,11 @@ macro_rules! part_sink_factory {
             }
 
             fn create(&self, subtask: usize, _parallelism: usize) -> Result<Box<dyn Sink>> {
-                Ok(Box::new(PartSink::<$part>::new(&self.dir, subtask)?))
+                Ok(Box::new(PartSink::<$part>::new(
+                    &self.dir,
+                    subtask,
+                    &self.partitioning,
+                )?))
             }
 
             fn commit(&self, checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
@@ -120,19 +150,51 @@ part_sink_factory!(
     CsvSinkFactory, CsvPart, "csv_sink");
 
 part_sink_factory!(
-/// A [`SinkFactory`] writing `c<checkpoint>-part-<attempt>-<subtask>-<seq>.json` files (JSON lines, nulls
-/// written explicitly, timestamps as `"yyyy-MM-dd HH:mm:ss.SSS"`) into a directory, visible
-/// once committed (see the [`file`](crate::file) module docs).
+/// A [`SinkFactory`] writing `c<checkpoint>-part-<attempt>-<subtask>-<seq>.json` files (JSON
+/// lines spelled as Flink's `json` format writes them: `{"id":1,"price":1.5,"ts":"2020-01-01
+/// 00:00:01.5","name":null}`) into a directory, visible once committed (see the
+/// [`file`](crate::file) module docs).
     JsonSinkFactory,
     JsonPart,
     "json_sink"
 );
 
+part_sink_factory!(
+/// A [`SinkFactory`] writing `c<checkpoint>-part-<attempt>-<subtask>-<seq>.parquet` files
+/// (one Parquet file per part, Snappy-compressed) into a directory, visible once committed
+/// (see the [`parquet`](crate::file::parquet) module docs).
+    ParquetSinkFactory,
+    ParquetPart,
+    "parquet_sink"
+);
+
+part_sink_factory!(
+/// A [`SinkFactory`] writing a changelog as Flink's `debezium-json` format does, one change
+/// per line (`{"before":null,"after":{"id":1},"op":"c"}`), into
+/// `c<checkpoint>-part-<attempt>-<subtask>-<seq>.json` files visible once committed. A batch
+/// whose last column is an `Int8` column named `$op` carries the row kinds (see the
+/// [`changelog`](crate::file::changelog) module); without it every row is an insert.
+    DebeziumJsonSinkFactory,
+    DebeziumPart,
+    "debezium_json_sink"
+);
+
 /// What [`Sink::prepare_commit`] returns: file names in the sink directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Committable {
-    /// `(hidden in-progress name, visible name)` of each closed file.
+    /// `(hidden in-progress path, visible path)` of each closed file, relative to the sink
+    /// directory (`dt=a/.part-...inprogress`).
     files: Vec<(String, String)>,
+}
+
+/// Whether `rel` is a relative path of plain components: no `..`, `.`, empty part, root or
+/// backslash, so that a committable cannot name a file outside the sink directory.
+fn is_plain_relative(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.contains('\\')
+        && rel
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 /// Renames the files of `committables` to their visible names; files already renamed are
@@ -143,6 +205,7 @@ struct Committable {
 /// ([`rollback_files`]).
 fn commit_files(dir: &Path, checkpoint_id: u64, committables: &[Vec<u8>]) -> Result<()> {
     let what = || format!("file sink '{}'", dir.display());
+    let mut touched: Vec<PathBuf> = Vec::new();
     for bytes in committables {
         let c: Committable = serde_json::from_slice(bytes).map_err(|e| Error::Connector {
             connector: what(),
@@ -150,7 +213,7 @@ fn commit_files(dir: &Path, checkpoint_id: u64, committables: &[Vec<u8>]) -> Res
         })?;
         for (hidden, visible) in &c.files {
             for name in [hidden, visible] {
-                if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
+                if !is_plain_relative(name) {
                     return Err(Error::Connector {
                         connector: what(),
                         detail: format!("committable names '{name}', not a file of the directory"),
@@ -181,45 +244,31 @@ fn commit_files(dir: &Path, checkpoint_id: u64, committables: &[Vec<u8>]) -> Res
                     ))
                 }
             }
+            if let Some(parent) = to.parent() {
+                if !touched.iter().any(|p| p == parent) {
+                    touched.push(parent.to_path_buf());
+                }
+            }
         }
     }
-    if !committables.is_empty() {
-        sync_dir(dir);
+    for d in touched {
+        sync_dir(&d);
     }
     Ok(())
 }
 
-/// The visible name of a part file committed by checkpoint `checkpoint_id`.
+/// The visible path of a part file committed by checkpoint `checkpoint_id`: the file name
+/// gets the prefix `c<id>-`.
 fn committed_name(checkpoint_id: u64, visible: &str) -> String {
-    format!("c{checkpoint_id:010}-{visible}")
-}
-
-/// Deletes the part files committed by checkpoints after `checkpoint_id` (a job restoring
-/// an older checkpoint, because newer ones are corrupt, produces those rows again).
-fn rollback_files(dir: &Path, checkpoint_id: u64) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(format!("cannot list '{}'", dir.display()), e)),
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let id = name
-            .strip_prefix('c')
-            .and_then(|r| r.split_once('-'))
-            .and_then(|(id, rest)| rest.starts_with("part-").then_some(id))
-            .and_then(|id| id.parse::<u64>().ok());
-        if id.is_some_and(|id| id > checkpoint_id) {
-            let path = entry.path();
-            std::fs::remove_file(&path)
-                .map_err(|e| Error::io(format!("cannot delete '{}'", path.display()), e))?;
-        }
+    match visible.rsplit_once('/') {
+        Some((dirs, name)) => format!("{dirs}/c{checkpoint_id:010}-{name}"),
+        None => format!("c{checkpoint_id:010}-{visible}"),
     }
-    Ok(())
 }
 
-/// Deletes every in-progress file (`.*.inprogress`) of the sink directory.
-fn abort_files(dir: &Path) -> Result<()> {
+/// Calls `f` with every file below `dir` (recursively, not following links); a missing
+/// `dir` has none.
+fn for_each_file(dir: &Path, f: &mut dyn FnMut(&Path, &str) -> Result<()>) -> Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -227,18 +276,54 @@ fn abort_files(dir: &Path) -> Result<()> {
     };
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(format!("cannot list '{}'", dir.display()), e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(IN_PROGRESS) {
-            let path = entry.path();
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(format!("cannot delete '{}'", path.display()), e)),
-            }
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|e| Error::io(format!("cannot list '{}'", dir.display()), e))?;
+        if kind.is_dir() {
+            for_each_file(&path, f)?;
+        } else if kind.is_file() {
+            let name = entry.file_name();
+            f(&path, &name.to_string_lossy())?;
         }
     }
     Ok(())
+}
+
+/// Deletes `path`; already gone is fine.
+fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("cannot delete '{}'", path.display()), e)),
+    }
+}
+
+/// Deletes the part files committed by checkpoints after `checkpoint_id` (a job restoring
+/// an older checkpoint, because newer ones are corrupt, produces those rows again), in the
+/// directory and its partition directories.
+fn rollback_files(dir: &Path, checkpoint_id: u64) -> Result<()> {
+    for_each_file(dir, &mut |path, name| {
+        let id = name
+            .strip_prefix('c')
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(id, rest)| rest.starts_with("part-").then_some(id))
+            .and_then(|id| id.parse::<u64>().ok());
+        if id.is_some_and(|id| id > checkpoint_id) {
+            remove(path)?;
+        }
+        Ok(())
+    })
+}
+
+/// Deletes every in-progress file (`.*.inprogress`) below the sink directory.
+fn abort_files(dir: &Path) -> Result<()> {
+    for_each_file(dir, &mut |path, name| {
+        if name.starts_with('.') && name.ends_with(IN_PROGRESS) {
+            remove(path)?;
+        }
+        Ok(())
+    })
 }
 
 /// Makes renames in `dir` durable. Best effort: not every platform can sync a directory.
@@ -258,13 +343,13 @@ fn attempt_id() -> String {
 }
 
 /// One file format of the part sink.
-trait PartFormat: Send + 'static {
-    /// An open arrow writer.
+pub(crate) trait PartFormat: Send + 'static {
+    /// An open writer.
     type Writer: Send;
     /// File name extension.
     const EXT: &'static str;
-    /// A writer over `out`.
-    fn open(out: BufWriter<File>) -> Self::Writer;
+    /// A writer over `out` for batches of `schema` (the first batch's).
+    fn open(out: BufWriter<File>, schema: &SchemaRef) -> Result<Self::Writer, ArrowError>;
     /// Writes one batch.
     fn write(w: &mut Self::Writer, batch: &RecordBatch) -> Result<(), ArrowError>;
     /// Ends the file and gives the buffered output back.
@@ -278,11 +363,11 @@ impl PartFormat for CsvPart {
     type Writer = arrow::csv::Writer<BufWriter<File>>;
     const EXT: &'static str = "csv";
 
-    fn open(out: BufWriter<File>) -> Self::Writer {
-        arrow::csv::WriterBuilder::new()
+    fn open(out: BufWriter<File>, _schema: &SchemaRef) -> Result<Self::Writer, ArrowError> {
+        Ok(arrow::csv::WriterBuilder::new()
             .with_header(false)
             .with_timestamp_format(TIMESTAMP_FORMAT.to_string())
-            .build(out)
+            .build(out))
     }
 
     fn write(w: &mut Self::Writer, batch: &RecordBatch) -> Result<(), ArrowError> {
@@ -294,32 +379,62 @@ impl PartFormat for CsvPart {
     }
 }
 
-/// JSON-lines part files.
-struct JsonPart;
+/// A line writer: text built in a buffer, handed to the file in large pieces.
+pub(crate) struct LineWriter {
+    pub(crate) out: BufWriter<File>,
+    pub(crate) text: String,
+}
 
-impl PartFormat for JsonPart {
-    type Writer = arrow::json::Writer<BufWriter<File>, LineDelimited>;
-    const EXT: &'static str = "json";
-
-    fn open(out: BufWriter<File>) -> Self::Writer {
-        arrow::json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .with_timestamp_format(TIMESTAMP_FORMAT.to_string())
-            .build::<_, LineDelimited>(out)
+impl LineWriter {
+    pub(crate) fn new(out: BufWriter<File>) -> Self {
+        LineWriter {
+            out,
+            text: String::with_capacity(1 << 16),
+        }
     }
 
-    fn write(w: &mut Self::Writer, batch: &RecordBatch) -> Result<(), ArrowError> {
-        w.write(batch)
-    }
-
-    fn close(mut w: Self::Writer) -> Result<BufWriter<File>, ArrowError> {
-        w.finish()?;
-        Ok(w.into_inner())
+    /// Hands the buffered text to the file once it is large.
+    pub(crate) fn spill(&mut self, force: bool) -> Result<(), ArrowError> {
+        if force || self.text.len() >= 1 << 16 {
+            self.out.write_all(self.text.as_bytes())?;
+            self.text.clear();
+        }
+        Ok(())
     }
 }
 
-/// The open in-progress file of a subtask.
+/// JSON-lines part files, spelled as Flink's `json` format.
+struct JsonPart;
+
+impl PartFormat for JsonPart {
+    type Writer = LineWriter;
+    const EXT: &'static str = "json";
+
+    fn open(out: BufWriter<File>, _schema: &SchemaRef) -> Result<Self::Writer, ArrowError> {
+        Ok(LineWriter::new(out))
+    }
+
+    fn write(w: &mut Self::Writer, batch: &RecordBatch) -> Result<(), ArrowError> {
+        let schema = batch.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let rows = JsonRows::new(&names, batch.columns());
+        for row in 0..batch.num_rows() {
+            rows.write_object(row, &mut w.text);
+            w.text.push('\n');
+            w.spill(false)?;
+        }
+        Ok(())
+    }
+
+    fn close(mut w: Self::Writer) -> Result<BufWriter<File>, ArrowError> {
+        w.spill(true)?;
+        Ok(w.out)
+    }
+}
+
+/// The open in-progress file of a subtask in one partition directory.
 struct OpenPart<W> {
+    /// Paths relative to the sink directory.
     hidden: String,
     visible: String,
     writer: W,
@@ -332,12 +447,14 @@ struct PartSink<F: PartFormat> {
     attempt: String,
     /// Number of the next part file.
     seq: u64,
-    open: Option<OpenPart<F::Writer>>,
+    /// The open files by partition directory (`""` when not partitioned).
+    open: BTreeMap<String, OpenPart<F::Writer>>,
+    partitioner: Option<Partitioner>,
     finished: bool,
 }
 
 impl<F: PartFormat> PartSink<F> {
-    fn new(dir: &Path, subtask: usize) -> Result<Self> {
+    fn new(dir: &Path, subtask: usize, partitioning: &Partitioning) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("cannot create '{}'", dir.display()), e))?;
         Ok(PartSink {
@@ -345,46 +462,67 @@ impl<F: PartFormat> PartSink<F> {
             subtask,
             attempt: attempt_id(),
             seq: 0,
-            open: None,
+            open: BTreeMap::new(),
+            partitioner: (!partitioning.is_empty()).then(|| Partitioner::new(partitioning.clone())),
             finished: false,
         })
     }
 
-    /// An arrow write error, with the path when it is an I/O error.
-    fn error(&self, name: &str, e: ArrowError) -> Error {
+    /// A write error, with the path when it is an I/O error.
+    fn error(dir: &Path, name: &str, e: ArrowError) -> Error {
         match e {
-            ArrowError::IoError(_, io) => Error::io(
-                format!("cannot write '{}'", self.dir.join(name).display()),
-                io,
-            ),
-            other => Error::Arrow(other),
+            ArrowError::IoError(_, io) => {
+                Error::io(format!("cannot write '{}'", dir.join(name).display()), io)
+            }
+            other => Error::Connector {
+                connector: format!("file sink '{}'", dir.display()),
+                detail: format!("cannot write '{name}': {other}"),
+            },
         }
     }
 
-    /// The open part file, opening the next one if none is.
-    fn part(&mut self) -> Result<&mut OpenPart<F::Writer>> {
-        if self.open.is_none() {
-            let visible = format!(
+    /// Writes `batch` into the open file of partition directory `part` (`""`: the sink
+    /// directory), opening the next one if none is.
+    fn write_part(&mut self, part: &str, batch: &RecordBatch) -> Result<()> {
+        if !self.open.contains_key(part) {
+            let name = format!(
                 "part-{}-{}-{}.{}",
                 self.attempt,
                 self.subtask,
                 self.seq,
                 F::EXT
             );
-            let hidden = format!(".{visible}{IN_PROGRESS}");
+            let (hidden, visible) = if part.is_empty() {
+                (format!(".{name}{IN_PROGRESS}"), name)
+            } else {
+                let dir = self.dir.join(part);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::io(format!("cannot create '{}'", dir.display()), e))?;
+                (
+                    format!("{part}/.{name}{IN_PROGRESS}"),
+                    format!("{part}/{name}"),
+                )
+            };
             let path = self.dir.join(&hidden);
             let f = File::create(&path)
                 .map_err(|e| Error::io(format!("cannot create '{}'", path.display()), e))?;
             self.seq += 1;
-            self.open = Some(OpenPart {
-                hidden,
-                visible,
-                writer: F::open(BufWriter::with_capacity(1 << 20, f)),
-            });
+            let writer = F::open(BufWriter::with_capacity(1 << 20, f), &batch.schema())
+                .map_err(|e| Self::error(&self.dir, &hidden, e))?;
+            self.open.insert(
+                part.to_string(),
+                OpenPart {
+                    hidden,
+                    visible,
+                    writer,
+                },
+            );
         }
-        self.open
-            .as_mut()
-            .ok_or_else(|| Error::Internal("file sink: no open part file".into()))
+        let open = self
+            .open
+            .get_mut(part)
+            .ok_or_else(|| Error::Internal("file sink: no open part file".into()))?;
+        F::write(&mut open.writer, batch).map_err(|e| Self::error(&self.dir, &open.hidden, e))
     }
 }
 
@@ -400,14 +538,14 @@ impl<F: PartFormat> Sink for PartSink<F> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let part = self.part()?;
-        match F::write(&mut part.writer, batch) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let name = part.hidden.clone();
-                Err(self.error(&name, e))
-            }
+        let parts = match &self.partitioner {
+            None => return self.write_part("", batch),
+            Some(p) => p.split(batch)?,
+        };
+        for (part, rows) in parts {
+            self.write_part(&part, &rows)?;
         }
+        Ok(())
     }
 
     /// Marks the end of input; the rows become visible through
@@ -417,23 +555,24 @@ impl<F: PartFormat> Sink for PartSink<F> {
         Ok(())
     }
 
-    /// Closes the open part file (flushed and synced to disk) and returns its names; `None`
-    /// when nothing was written since the last call.
+    /// Closes every open part file (flushed and synced to disk) and returns their names;
+    /// `None` when nothing was written since the last call.
     fn prepare_commit(&mut self, _checkpoint_id: u64) -> Result<Option<Vec<u8>>> {
-        let Some(part) = self.open.take() else {
+        if self.open.is_empty() {
             return Ok(None);
-        };
-        let path = self.dir.join(&part.hidden);
-        let ctx = || format!("cannot write '{}'", path.display());
-        let out = F::close(part.writer).map_err(|e| self.error(&part.hidden, e))?;
-        let file = out
-            .into_inner()
-            .map_err(|e| Error::io(ctx(), e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(ctx(), e))?;
-        let c = Committable {
-            files: vec![(part.hidden, part.visible)],
-        };
-        serde_json::to_vec(&c)
+        }
+        let mut files = Vec::with_capacity(self.open.len());
+        for (_, part) in std::mem::take(&mut self.open) {
+            let path = self.dir.join(&part.hidden);
+            let ctx = || format!("cannot write '{}'", path.display());
+            let out = F::close(part.writer).map_err(|e| Self::error(&self.dir, &part.hidden, e))?;
+            let file = out
+                .into_inner()
+                .map_err(|e| Error::io(ctx(), e.into_error()))?;
+            file.sync_all().map_err(|e| Error::io(ctx(), e))?;
+            files.push((part.hidden, part.visible));
+        }
+        serde_json::to_vec(&Committable { files })
             .map(Some)
             .map_err(|e| Error::Internal(format!("file sink: cannot serialize committable: {e}")))
     }

@@ -28,6 +28,7 @@ use millstream_core::error::{Error, Location, Result};
 use super::chunks::{
     list_files, newlines_before, plan_chunks, spawn_reader, Chunk, ChunkSpec, InputFile, Reader,
 };
+use super::partition::{PartitionLayout, PartitionValues};
 use super::OnError;
 
 /// An arrow decoder fed with whole lines.
@@ -85,6 +86,8 @@ pub(crate) struct FileSettings {
     pub(crate) chunk_size: usize,
     /// Rows skipped or sent to the side output, across all subtasks.
     pub(crate) bad_rows: Arc<AtomicU64>,
+    /// How to add partition columns from the directory names, when partitioned.
+    pub(crate) partitions: Option<Arc<PartitionLayout>>,
 }
 
 impl FileSettings {
@@ -101,6 +104,7 @@ impl FileSettings {
             on_error,
             chunk_size: super::DEFAULT_CHUNK_SIZE,
             bad_rows: Arc::new(AtomicU64::new(0)),
+            partitions: None,
         }
     }
 
@@ -206,6 +210,10 @@ impl FileSettings {
             current: None,
             done_bytes: 0,
             errors: ErrorRows::default(),
+            partitions: self
+                .partitions
+                .clone()
+                .map(|l| (l, PartitionValues::default())),
         }))
     }
 }
@@ -247,6 +255,8 @@ struct FileSource<F: LineFormat> {
     /// Nominal bytes of the chunks finished.
     done_bytes: u64,
     errors: ErrorRows,
+    /// The partition layout and the values of the files seen, when partitioned.
+    partitions: Option<(Arc<PartitionLayout>, PartitionValues)>,
 }
 
 /// A line that did not decode.
@@ -370,8 +380,9 @@ fn line_number(cur: &mut Current, path: &Path, at: usize) -> Result<u64> {
     Ok(line)
 }
 
-impl<F: LineFormat> Source for FileSource<F> {
-    fn poll(&mut self) -> Result<SourcePoll> {
+impl<F: LineFormat> FileSource<F> {
+    /// The next batch as decoded from the file, without partition columns.
+    fn poll_file(&mut self) -> Result<SourcePoll> {
         loop {
             if self.current.is_none() {
                 match self.reader.chunks.recv_timeout(Duration::from_millis(20)) {
@@ -431,6 +442,27 @@ impl<F: LineFormat> Source for FileSource<F> {
                 }
             }
         }
+    }
+}
+
+impl<F: LineFormat> Source for FileSource<F> {
+    fn poll(&mut self) -> Result<SourcePoll> {
+        let b = match self.poll_file()? {
+            SourcePoll::Batch(b) => b,
+            other => return Ok(other),
+        };
+        let Some((layout, values)) = &mut self.partitions else {
+            return Ok(SourcePoll::Batch(b));
+        };
+        // A batch never spans chunks, so it comes from the current chunk's file.
+        let Some(cur) = &self.current else {
+            return Err(Error::Internal(
+                "file source: a batch without a chunk".into(),
+            ));
+        };
+        let file = cur.chunk.file;
+        let b = layout.assemble(&b, file, &self.files[file].path, values)?;
+        Ok(SourcePoll::Batch(b))
     }
 
     fn position(&self) -> u64 {

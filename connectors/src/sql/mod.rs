@@ -14,7 +14,7 @@
 //!
 //! | connector | reads | writes | options |
 //! |---|---|---|---|
-//! | [`filesystem`](FileSystemConnector) | CSV, JSON lines | CSV, JSON lines | `path`, `format`, `csv.field-delimiter`, `csv.ignore-parse-errors`, `json.ignore-parse-errors` |
+//! | [`filesystem`](FileSystemConnector) | CSV, JSON lines, Parquet (a file, a directory, or a `PARTITIONED BY` layout) | CSV, JSON lines, Parquet part files (partitioned by directory), `debezium-json` changelogs | `path`, `format`, `csv.field-delimiter`, `csv.ignore-parse-errors`, `json.ignore-parse-errors`, `debezium-json.ignore-parse-errors`, `partition.default-name` |
 //! | [`nexmark`](NexmarkConnector) | the built-in generator | - | `table`, `events.num`, `first-event.rate` (`rate`), `seed`, `max-rate` |
 //! | [`datagen`](DataGenConnector) | random or sequence rows | - | `number-of-rows`, `rows-per-second`, `seed`, `fields.<col>.{kind,min,max,max-past,length,var-len,start,end,null-rate}` |
 //! | [`print`](PrintConnector) | - | `+I[1, abc]` lines on stdout | `print-identifier`, `standard-error` |

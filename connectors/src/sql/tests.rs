@@ -229,12 +229,22 @@ fn filesystem_options_are_checked() {
         e.contains("'csv.quote-character'") && e.contains("supported options: path, format"),
         "{e}"
     );
-    let e = err_text(FileSystemConnector.validate(&bids_table(&missing, &[("format", "parquet")])));
+    let e = err_text(FileSystemConnector.validate(&bids_table(&missing, &[("format", "avro")])));
     // `extra` options come after the defaults, so the map holds the later 'format'.
     assert!(
-        e.contains("unsupported") && e.contains("'format'") && e.contains("parquet"),
+        e.contains("unsupported") && e.contains("'format'") && e.contains("avro"),
         "{e}"
     );
+    for format in ["parquet", "debezium-json", "JSON"] {
+        assert!(FileSystemConnector
+            .validate(&bids_table(&missing, &[("format", format)]))
+            .is_ok());
+    }
+    let e = err_text(FileSystemConnector.validate(&bids_table(
+        &missing,
+        &[("format", "parquet"), ("json.ignore-parse-errors", "true")],
+    )));
+    assert!(e.contains("needs 'format' = 'json'"), "{e}");
     let e = err_text(FileSystemConnector.validate(&bids_table(&missing, &[("format", "xml")])));
     assert!(e.contains("unknown value 'xml' for option 'format'"), "{e}");
     let e = err_text(

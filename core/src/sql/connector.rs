@@ -114,6 +114,14 @@ pub trait TableConnector: Send + Sync {
         false
     }
 
+    /// Whether the sink of `table` accepts updating input: [`TableConnector::accepts_updates`]
+    /// unless the table's options decide (Flink's filesystem sink takes updates only in a
+    /// changelog format such as `debezium-json`).
+    fn accepts_updates_for(&self, table: &TableDef) -> bool {
+        let _ = table;
+        self.accepts_updates()
+    }
+
     /// Whether the source is bounded for these options (a file is, a generator with an
     /// event count is).
     fn is_bounded(&self, table: &TableDef) -> bool {
