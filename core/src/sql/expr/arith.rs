@@ -59,7 +59,16 @@ pub(super) fn build(op: ArithOp, l: TypedExpr, r: TypedExpr, at: Location) -> Re
         _ => {}
     }
     match numeric_result(op, lt, rt) {
-        Some(NumericPlan::Same(t)) => Ok(node(op, l.coerce(t), r.coerce(t), t)),
+        Some(NumericPlan::Same(t)) => {
+            let out = node(op, l.coerce(t), r.coerce(t), t);
+            // Calcite types an integer remainder by its divisor (NULLABLE_MOD): BIGINT % INT
+            // is an INT. It is computed in the wider type; |remainder| < |divisor| fits.
+            if op == ArithOp::Mod && rt.is_integer() && rt != t {
+                Ok(out.coerce(rt))
+            } else {
+                Ok(out)
+            }
+        }
         Some(NumericPlan::Decimal(t)) => {
             let as_dec = |e: TypedExpr, other: SqlType| {
                 let src = if e.ty == T::Null { other } else { e.ty };

@@ -414,20 +414,44 @@ pub(super) fn add_units(ms: i64, unit: TimeUnit, n: i64) -> Option<i64> {
 }
 
 /// Whole `unit`s from `a` to `b`, truncated toward zero (`TIMESTAMPDIFF`).
+///
+/// Months, quarters and years count as Flink does (Calcite's `DateTimeUtils.subtractMonths`):
+/// `b` is one month after `a` when adding a month to `a`'s day, clamped to the end of the
+/// month, reaches `b`'s day, so 2021-01-31 to 2021-02-28 is one month. The time of day only
+/// matters when the days line up exactly, and then as Calcite has it: from `a` at noon to
+/// `b` at midnight of the same day is -1 month, in either direction of the day count.
 pub(super) fn diff_units(unit: TimeUnit, a: i64, b: i64) -> i64 {
     if let Some(len) = unit.fixed_ms() {
         return b.wrapping_sub(a) / len;
     }
-    let (fa, fb) = (Fields::of(a), Fields::of(b));
-    let mut months = (fb.year * 12 + i64::from(fb.month)) - (fa.year * 12 + i64::from(fa.month));
-    let rest_a = (fa.day, fa.time_of_day());
-    let rest_b = (fb.day, fb.time_of_day());
-    if months > 0 && rest_b < rest_a {
+    let (day_a, tod_a) = (a.div_euclid(MS_PER_DAY), a.rem_euclid(MS_PER_DAY));
+    let (day_b, tod_b) = (b.div_euclid(MS_PER_DAY), b.rem_euclid(MS_PER_DAY));
+    let mut months = subtract_months(day_b, day_a);
+    if add_months_to_day(day_a, months) == day_b && tod_b < tod_a {
         months -= 1;
-    } else if months < 0 && rest_b > rest_a {
-        months += 1;
     }
     months / unit.months()
+}
+
+/// `day + months` months, the day of month clamped to the target month's length.
+fn add_months_to_day(day: i64, months: i64) -> i64 {
+    let (y, m, d) = civil_from_days(day);
+    let total = y * 12 + i64::from(m) - 1 + months;
+    let (y, m) = (total.div_euclid(12), total.rem_euclid(12) as u32 + 1);
+    days_from_civil(y, m, d.min(days_in_month(y, m)))
+}
+
+/// Whole months from day `d1` to day `d0` (Calcite's `subtractMonths(int, int)`).
+fn subtract_months(d0: i64, d1: i64) -> i64 {
+    if d0 < d1 {
+        return -subtract_months(d1, d0);
+    }
+    // No month is longer than 31 days, so this estimate is at most the answer.
+    let mut m = (d0 - d1) / 31;
+    while add_months_to_day(d1, m) < d0 && add_months_to_day(d1, m + 1) <= d0 {
+        m += 1;
+    }
+    m
 }
 
 /// The start of the `unit` holding `ms` (`FLOOR(ts TO unit)`); weeks start on Monday.

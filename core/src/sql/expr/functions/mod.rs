@@ -415,9 +415,12 @@ fn logic_function(call: &Call) -> Result<Option<TypedExpr>> {
         "MOD" => {
             call.arity(2, 2)?;
             let (a, b) = (args[0].clone(), args[1].clone());
-            if !(a.ty.is_numeric() || a.ty == SqlType::Null)
-                || !(b.ty.is_numeric() || b.ty == SqlType::Null)
-            {
+            // Exact numerics only: Flink rejects MOD(<DOUBLE>, <INTEGER>).
+            let exact = |t: SqlType| {
+                t == SqlType::Null
+                    || (t.is_numeric() && !matches!(t, SqlType::Float | SqlType::Double))
+            };
+            if !exact(a.ty) || !exact(b.ty) {
                 return Err(call.bad_types("'MOD(<EXACT_NUMERIC>, <EXACT_NUMERIC>)'"));
             }
             super::arith::build(super::coerce::ArithOp::Mod, a, b, call.at)?

@@ -99,19 +99,25 @@ impl StrFunc {
             }
             StrFunc::Initcap => {
                 let a = s(0)?;
+                // Flink's (Calcite's) INITCAP: words are runs of ASCII letters and digits;
+                // every other character, non-ASCII letters included, is kept as it is and
+                // starts a new word ('Straße' becomes 'StraßE').
                 strings(n, |i, b| {
-                    let mut prev = false;
+                    let mut in_word = false;
                     for c in a.get(i)?.chars() {
-                        if c.is_alphanumeric() {
-                            if prev {
-                                c.to_lowercase().for_each(|l| push(b, l));
-                            } else {
-                                c.to_uppercase().for_each(|u| push(b, u));
-                            }
-                            prev = true;
+                        if c.is_ascii_alphanumeric() {
+                            push(
+                                b,
+                                if in_word {
+                                    c.to_ascii_lowercase()
+                                } else {
+                                    c.to_ascii_uppercase()
+                                },
+                            );
+                            in_word = true;
                         } else {
                             push(b, c);
-                            prev = false;
+                            in_word = false;
                         }
                     }
                     Some(())

@@ -124,7 +124,54 @@ fn unit_arithmetic() {
         add_units(t, TimeUnit::Hour, 2),
         Some(ts("2020-01-31 12:00:00"))
     );
-    assert_eq!(diff_units(TimeUnit::Month, t, ts("2020-02-29 10:00:00")), 0);
+    // Months count as in Flink (Calcite's subtractMonths), each checked against Flink 2.3:
+    // Jan 31 + 1 month is Feb 29, so that is one whole month.
+    assert_eq!(diff_units(TimeUnit::Month, t, ts("2020-02-29 10:00:00")), 1);
+    assert_eq!(
+        diff_units(TimeUnit::Month, t, ts("2020-02-29 09:59:59.999")),
+        0
+    );
+    assert_eq!(
+        diff_units(
+            TimeUnit::Month,
+            ts("2020-03-31 00:00:00"),
+            ts("2020-02-29 00:00:00")
+        ),
+        -1
+    );
+    // The time of day is compared only when the days line up, and then even backwards.
+    assert_eq!(
+        diff_units(
+            TimeUnit::Month,
+            ts("2021-02-01 12:00:00"),
+            ts("2021-01-01 00:00:00")
+        ),
+        -2
+    );
+    assert_eq!(
+        diff_units(
+            TimeUnit::Month,
+            ts("2021-01-01 12:00:00"),
+            ts("2021-02-01 00:00:00")
+        ),
+        0
+    );
+    assert_eq!(
+        diff_units(
+            TimeUnit::Quarter,
+            ts("2021-02-01 00:00:00"),
+            ts("2020-01-01 12:00:00")
+        ),
+        -4
+    );
+    assert_eq!(
+        diff_units(
+            TimeUnit::Year,
+            ts("2021-02-01 00:00:00"),
+            ts("2020-01-01 12:00:00")
+        ),
+        -1
+    );
     assert_eq!(diff_units(TimeUnit::Month, t, ts("2020-03-31 10:00:00")), 2);
     assert_eq!(
         diff_units(TimeUnit::Month, ts("2020-03-31 10:00:00"), t),

@@ -12,6 +12,15 @@ fn integer_arithmetic_widens_and_divides_like_java() {
     assert_eq!(typed("i / 2").ty(), SqlType::Int);
     assert_eq!(row("i % 4"), "3|-3|-|0");
     assert_eq!(row("MOD(i, 4)"), "3|-3|-|0");
+    // A remainder has its divisor's type, as in Flink (tests/slt/scalar.slt).
+    assert_eq!(row("MOD(price, 7)"), "2|2|-|1");
+    assert_eq!(typed("MOD(price, 7)").ty(), SqlType::Int);
+    assert_eq!(typed("price % i").ty(), SqlType::Int);
+    assert_eq!(typed("MOD(i, price)").ty(), SqlType::BigInt);
+    assert_eq!(
+        super::err("MOD(x, 2)").2,
+        "Cannot apply 'MOD' to arguments of type 'MOD(<DOUBLE>, <INTEGER>)'. Supported form(s): 'MOD(<EXACT_NUMERIC>, <EXACT_NUMERIC>)'"
+    );
     assert_eq!(row("-i"), "-7|7|-|0");
     assert_eq!(row("price - bidder * 2"), "98|1999996|-|42");
     assert_eq!(one("2147483647 + 1"), "-2147483648");
