@@ -1,7 +1,7 @@
-//! The crash test: `millstream nexmark` with checkpoints is killed with SIGKILL at random
-//! moments (including while checkpoints are written: checkpoints run every 50 ms) and
-//! restarted each time with the same command and `--restore latest`. The committed output
-//! must equal Flink's rows exactly: nothing lost, nothing duplicated.
+//! The crash test: `millstream nexmark` and `millstream sql -f` with checkpoints are killed
+//! with SIGKILL at random moments (including while checkpoints are written: checkpoints run
+//! every 50 ms) and restarted each time with the same command and `--restore latest`. The
+//! committed output must equal Flink's rows exactly: nothing lost, nothing duplicated.
 //!
 //! CI runs a few kills per query; `MILLSTREAM_CRASH_KILLS=25 cargo test --release --test
 //! crash_recovery -- --nocapture` runs the full test.
@@ -41,27 +41,79 @@ fn committed_rows(dir: &Path) -> Vec<String> {
 /// seconds.
 fn crash_loop(query: &str, rate: u32, kills: usize, seed: u64) {
     let root = env!("CARGO_MANIFEST_DIR");
+    crash_loop_with(query, kills, seed, |ck, out| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_millstream"));
+        c.args(["nexmark", "--query", query, "--parallelism", "2"])
+            .args(["--batch-size", "100", "--max-rate", &rate.to_string()])
+            .args(["--checkpoint-interval", "50ms", "--restore", "latest"])
+            .arg("--data")
+            .arg(format!("{root}/tests/data/nexmark"))
+            .arg("--output")
+            .arg(out)
+            .arg("--checkpoint-dir")
+            .arg(ck);
+        c
+    });
+}
+
+/// The crash loop of [`crash_loop`] for the query's Flink SQL text run by `millstream sql -f`
+/// (the script Flink ran, with a filesystem CSV sink into the output directory).
+fn sql_crash_loop(query: &str, rate: u32, kills: usize, seed: u64) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = format!("{root}/tests/golden/nexmark/sql");
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join(format!("{query}.sql"));
+    crash_loop_with(query, kills, seed, |ck, out| {
+        let sources = std::fs::read_to_string(format!("{dir}/sources.sql")).unwrap();
+        let q = std::fs::read_to_string(format!("{dir}/{query}.sql")).unwrap();
+        let sink = format!(
+            "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'",
+            out.display()
+        );
+        let text = format!(
+            "{}\n{}",
+            sources.replace("${DATA_DIR}", &format!("{root}/tests/data/nexmark")),
+            q.replace("${SINK}", &sink)
+        );
+        std::fs::write(&script, text).unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_millstream"));
+        c.args([
+            "sql",
+            "--parallelism",
+            "2",
+            "-D",
+            "execution.batch.size=100",
+        ])
+        .arg("-D")
+        .arg(format!("millstream.source.max-rate={rate}"))
+        .args(["--checkpoint-interval", "50ms", "--restore", "latest"])
+        .arg("--checkpoint-dir")
+        .arg(ck)
+        .arg("-f")
+        .arg(&script);
+        c
+    });
+}
+
+/// Run `command(checkpoint dir, output dir)`, SIGKILL it `kills` times at random moments,
+/// rerun it until it finishes, and compare the committed rows with Flink's.
+fn crash_loop_with(
+    query: &str,
+    kills: usize,
+    seed: u64,
+    command: impl Fn(&Path, &Path) -> Command,
+) {
+    let root = env!("CARGO_MANIFEST_DIR");
     let ck = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut killed = 0;
     let mut runs = 0;
     let started = Instant::now();
-    let mut recoveries = Vec::new();
     loop {
         runs += 1;
         assert!(runs < kills * 4 + 20, "{query}: no end after {runs} runs");
-        let launched = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_millstream"))
-            .args(["nexmark", "--query", query, "--parallelism", "2"])
-            .args(["--batch-size", "100", "--max-rate", &rate.to_string()])
-            .args(["--checkpoint-interval", "50ms", "--restore", "latest"])
-            .arg("--data")
-            .arg(format!("{root}/tests/data/nexmark"))
-            .arg("--output")
-            .arg(out.path())
-            .arg("--checkpoint-dir")
-            .arg(ck.path())
+        let mut child = command(ck.path(), out.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -81,7 +133,6 @@ fn crash_loop(query: &str, rate: u32, kills: usize, seed: u64) {
             "{query}: run {runs} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        recoveries.push(launched.elapsed());
         break;
     }
     let mut want: Vec<String> =
@@ -123,4 +174,24 @@ fn q8_join_survives_sigkill() {
 #[test]
 fn q3_unbounded_state_survives_sigkill() {
     crash_loop("q3", 600, kills(), 3);
+}
+
+#[test]
+fn sql_tumble_count_survives_sigkill() {
+    sql_crash_loop("tumble_count_tvf", 8_000, kills(), 4);
+}
+
+#[test]
+fn sql_q8_window_join_survives_sigkill() {
+    sql_crash_loop("q8", 600, kills(), 5);
+}
+
+#[test]
+fn sql_q3_regular_join_survives_sigkill() {
+    sql_crash_loop("q3", 600, kills(), 6);
+}
+
+#[test]
+fn sql_q11_session_windows_survive_sigkill() {
+    sql_crash_loop("q11", 600, kills(), 7);
 }

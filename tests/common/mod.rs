@@ -50,3 +50,34 @@ pub fn check_rows(query: &str, parallelism: usize, got: Vec<String>) {
         );
     }
 }
+
+/// The rows of a query result as Flink's `csv` format writes them (minimal quoting), sorted.
+#[allow(dead_code)] // used by some of the test binaries that include this module
+pub fn csv_rows(result: &millstream::core::sql::QueryResult) -> Vec<String> {
+    use millstream::connectors::sql::format::{ValueFormatter, ValueStyle};
+    let batch = result.final_rows().unwrap();
+    let formatters: Vec<ValueFormatter<'_>> = batch
+        .columns()
+        .iter()
+        .zip(&result.columns)
+        .map(|(a, c)| ValueFormatter::new(a.as_ref(), ValueStyle::Csv).with_sql_type(&c.ty))
+        .collect();
+    let mut rows: Vec<String> = (0..batch.num_rows())
+        .map(|r| {
+            formatters
+                .iter()
+                .map(|f| {
+                    let v = f.value(r).unwrap_or_default();
+                    if v.contains([',', '"', '\n']) {
+                        format!("\"{}\"", v.replace('"', "\"\""))
+                    } else {
+                        v
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    rows.sort();
+    rows
+}

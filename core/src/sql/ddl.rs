@@ -21,7 +21,7 @@ use sqlparser::tokenizer::{Location, Token};
 
 use crate::error::Result;
 use crate::sql::connector::{TableDef, WatermarkDef};
-use crate::sql::dialect::{parse_error, sql_error, StatementTokens};
+use crate::sql::dialect::{check_nesting, parse_error, sql_error, StatementTokens};
 use crate::sql::expr::interval_millis;
 use crate::sql::types::{Column, SqlType};
 
@@ -85,6 +85,7 @@ pub fn parse_create_table(st: &StatementTokens) -> Result<CreateTable> {
             let col = p.parse_identifier().map_err(e)?;
             p.expect_keyword(Keyword::AS).map_err(e)?;
             let expr = p.parse_expr().map_err(e)?;
+            check_nesting(&expr, here)?;
             watermark = Some((col, expr, here));
         } else if p.parse_keyword(Keyword::CONSTRAINT) || p.peek_keyword(Keyword::PRIMARY) {
             if !p.peek_keyword(Keyword::PRIMARY) {
@@ -110,6 +111,7 @@ pub fn parse_create_table(st: &StatementTokens) -> Result<CreateTable> {
             let col = p.parse_identifier().map_err(e)?;
             if p.parse_keyword(Keyword::AS) {
                 let expr = p.parse_expr().map_err(e)?;
+                check_nesting(&expr, here)?;
                 layout.push(TableColumn::Computed {
                     name: col.value,
                     expr: Box::new(expr),

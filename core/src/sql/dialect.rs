@@ -10,12 +10,18 @@
 //!
 //! Every error carries the 1-based line and column of the offending token in the whole
 //! script.
+//!
+//! Statements are parsed under limits ([`StatementTokens::parser`], [`check_nesting`]), so
+//! that no input can make the parser or the planner run for minutes or overflow the stack:
+//! a statement nesting more than [`MAX_NESTING`] levels is an error.
 
 use sqlparser::ast::{self, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments};
 use sqlparser::dialect::{Dialect, GenericDialect};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+use std::cell::Cell;
+use std::ops::ControlFlow;
 
 use crate::error::{Error, Result};
 
@@ -37,6 +43,11 @@ impl Dialect for FlinkDialect {
 
     fn is_delimited_identifier_start(&self, ch: char) -> bool {
         ch == '`' || ch == '"'
+    }
+
+    /// `JOIN t FOR SYSTEM_TIME AS OF b.p_time`: Flink's lookup (temporal) join.
+    fn supports_timestamp_versioning(&self) -> bool {
+        true
     }
 
     fn supports_filter_during_aggregation(&self) -> bool {
@@ -104,18 +115,185 @@ impl StatementTokens {
         matches!(self.token(i), Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw))
     }
 
-    /// A parser over this statement's tokens.
+    /// A parser over this statement's tokens, with the limits of [`BoundedDialect`].
     pub fn parser(&self) -> Parser<'static> {
-        let mut tokens = self.tokens.clone();
-        tokens.push(TokenWithSpan::wrap(Token::EOF));
-        Parser::new(&FlinkDialect).with_tokens_with_locations(tokens)
+        self.parser_from(0)
     }
 
     /// A parser over the tokens from index `from` on.
     pub fn parser_from(&self, from: usize) -> Parser<'static> {
         let mut tokens = self.tokens[from.min(self.tokens.len())..].to_vec();
+        PREFIXES_LEFT.set(tokens.len().saturating_mul(PREFIXES_PER_TOKEN) + 1024);
         tokens.push(TokenWithSpan::wrap(Token::EOF));
-        Parser::new(&FlinkDialect).with_tokens_with_locations(tokens)
+        Parser::new(&BoundedDialect).with_tokens_with_locations(tokens)
+    }
+}
+
+/// Deepest nesting of expressions, queries and table factors in one statement (each
+/// operator of a chain `a OR b OR c ...` is a level). `sqlparser`'s recursion limit, also
+/// 50, counts nested parentheses and prefixes but not chains, which parse in a loop into a
+/// tree as deep as they are long; the planner recurses on that tree in frames of tens of
+/// kilobytes in a debug build. At this depth planning fits in a 2 MiB thread (a spawned
+/// thread's and the test harness's default) in a debug build; deeper is an error, not a
+/// stack overflow.
+pub const MAX_NESTING: usize = 50;
+
+/// Expression prefixes a parser may read per token of its statement; see [`BoundedDialect`].
+const PREFIXES_PER_TOKEN: usize = 16;
+
+thread_local! {
+    /// Expression prefixes the statement being parsed on this thread may still read.
+    static PREFIXES_LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// [`FlinkDialect`] with limits, for parsing statements (keep the two in step).
+///
+/// - `sqlparser` 0.59 parses a word such as `CAST`, `INTERVAL` or `NOT` as its special form
+///   and, if that fails, again as an identifier or a function call, so a syntax error under
+///   n such words nested costs 2^n parses (`CAST(CAST(CAST(... a +`: 20 levels take over a
+///   minute; fixed upstream in sqlparser 0.60's prefix cache). Each parser may read a number of
+///   expression prefixes linear in its tokens; past that every prefix fails at once and the
+///   backtracking unwinds in linear time.
+/// - An operator chain deeper than [`MAX_NESTING`] is refused as it grows, so the parser
+///   never builds a tree that dropping or visiting would overflow the stack on.
+///
+/// Both errors are [`ParserError::RecursionLimitExceeded`], which `sqlparser` never backtracks
+/// over: "the statement nests too deeply".
+#[derive(Debug)]
+struct BoundedDialect;
+
+impl Dialect for BoundedDialect {
+    fn is_identifier_start(&self, ch: char) -> bool {
+        FlinkDialect.is_identifier_start(ch)
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        FlinkDialect.is_identifier_part(ch)
+    }
+
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        FlinkDialect.is_delimited_identifier_start(ch)
+    }
+
+    fn supports_timestamp_versioning(&self) -> bool {
+        FlinkDialect.supports_timestamp_versioning()
+    }
+
+    fn supports_filter_during_aggregation(&self) -> bool {
+        FlinkDialect.supports_filter_during_aggregation()
+    }
+
+    fn parse_prefix(&self, parser: &mut Parser<'_>) -> Option<Result<Expr, ParserError>> {
+        let left = PREFIXES_LEFT.get();
+        if left == 0 {
+            return Some(Err(ParserError::RecursionLimitExceeded));
+        }
+        PREFIXES_LEFT.set(left - 1);
+        FlinkDialect.parse_prefix(parser)
+    }
+
+    fn parse_infix(
+        &self,
+        _parser: &mut Parser<'_>,
+        expr: &Expr,
+        _precedence: u8,
+    ) -> Option<Result<Expr, ParserError>> {
+        // `expr` is the left operand: the chain built so far, deepest along its left side.
+        let mut depth = 0;
+        let mut e = Some(expr);
+        while let Some(x) = e {
+            depth += 1;
+            if depth >= MAX_NESTING {
+                return Some(Err(ParserError::RecursionLimitExceeded));
+            }
+            e = first_operand(x);
+        }
+        None
+    }
+}
+
+/// The operand an infix or postfix operator (or parentheses) keeps on its left.
+fn first_operand(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::BinaryOp { left: x, .. }
+        | Expr::AnyOp { left: x, .. }
+        | Expr::AllOp { left: x, .. }
+        | Expr::IsNull(x)
+        | Expr::IsNotNull(x)
+        | Expr::IsTrue(x)
+        | Expr::IsNotTrue(x)
+        | Expr::IsFalse(x)
+        | Expr::IsNotFalse(x)
+        | Expr::IsUnknown(x)
+        | Expr::IsNotUnknown(x)
+        | Expr::IsDistinctFrom(x, _)
+        | Expr::IsNotDistinctFrom(x, _)
+        | Expr::IsNormalized { expr: x, .. }
+        | Expr::InList { expr: x, .. }
+        | Expr::InSubquery { expr: x, .. }
+        | Expr::InUnnest { expr: x, .. }
+        | Expr::Between { expr: x, .. }
+        | Expr::Like { expr: x, .. }
+        | Expr::ILike { expr: x, .. }
+        | Expr::SimilarTo { expr: x, .. }
+        | Expr::RLike { expr: x, .. }
+        | Expr::Cast { expr: x, .. }
+        | Expr::Collate { expr: x, .. }
+        | Expr::AtTimeZone { timestamp: x, .. }
+        | Expr::CompoundFieldAccess { root: x, .. }
+        | Expr::JsonAccess { value: x, .. }
+        | Expr::UnaryOp { expr: x, .. }
+        | Expr::Nested(x) => Some(x),
+        _ => None,
+    }
+}
+
+/// Refuse a parsed statement (or expression) nesting expressions, queries and table
+/// factors more than [`MAX_NESTING`] deep: the planner recurses on each. The visit stops at
+/// that depth, so it is safe on any tree the parser built.
+///
+/// # Errors
+/// [`Error::Sql`] at `at`: "the statement nests too deeply".
+pub fn check_nesting<T: ast::Visit>(node: &T, at: Location) -> Result<()> {
+    struct Depth(usize);
+    impl Depth {
+        fn enter(&mut self) -> ControlFlow<()> {
+            self.0 += 1;
+            if self.0 > MAX_NESTING {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        fn leave(&mut self) -> ControlFlow<()> {
+            self.0 -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+    impl ast::Visitor for Depth {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &ast::Query) -> ControlFlow<()> {
+            self.enter()
+        }
+        fn post_visit_query(&mut self, _: &ast::Query) -> ControlFlow<()> {
+            self.leave()
+        }
+        fn pre_visit_table_factor(&mut self, _: &ast::TableFactor) -> ControlFlow<()> {
+            self.enter()
+        }
+        fn post_visit_table_factor(&mut self, _: &ast::TableFactor) -> ControlFlow<()> {
+            self.leave()
+        }
+        fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.enter()
+        }
+        fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.leave()
+        }
+    }
+    match node.visit(&mut Depth(0)) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(sql_error(at, too_deep())),
     }
 }
 
@@ -196,7 +374,7 @@ pub fn split_statements(script: &str) -> Result<Vec<StatementTokens>> {
 pub fn parse_error(e: ParserError, fallback: Location) -> Error {
     let text = match e {
         ParserError::ParserError(s) | ParserError::TokenizerError(s) => s,
-        ParserError::RecursionLimitExceeded => "the statement nests too deeply".to_string(),
+        ParserError::RecursionLimitExceeded => too_deep(),
     };
     let (message, line, column) = match text.rfind(" at Line: ") {
         Some(i) => {
@@ -216,6 +394,15 @@ pub fn parse_error(e: ParserError, fallback: Location) -> Error {
         column,
         message: message.replace("sql parser error: ", ""),
     }
+}
+
+/// The message of a statement nesting more than [`MAX_NESTING`] levels.
+fn too_deep() -> String {
+    format!(
+        "the statement nests too deeply (more than {MAX_NESTING} levels, each operator of a \
+         chain such as a = 1 OR a = 2 OR ... counting as one; a long OR of equalities can be \
+         an IN list)"
+    )
 }
 
 /// An [`Error::Sql`] at `loc`.
@@ -271,5 +458,76 @@ mod tests {
         };
         assert_eq!(line, 2);
         assert!(column > 3, "column {column}");
+    }
+
+    /// Parse `sql` as a script; it must fail with a nesting error.
+    fn assert_nests_too_deeply(sql: &str) {
+        match crate::sql::statement::parse_script(sql) {
+            Err(Error::Sql { message, .. }) => {
+                assert!(message.contains("nests too deeply"), "{message}")
+            }
+            other => panic!("expected a nesting error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_under_nested_special_forms_fails_in_linear_time() {
+        // sqlparser 0.59 retries each failed CAST/INTERVAL/... as a function call: 2^n
+        // parses, hours at n = 30 without the prefix budget (found with the fuzz harness,
+        // fuzz/).
+        for head in [
+            "CAST(",
+            "INTERVAL (",
+            "NOT (",
+            "SUBSTRING(",
+            "POSITION(",
+            "CEIL(",
+            "ARRAY[",
+        ] {
+            let sql = format!("SELECT {} a + FROM t", head.repeat(30));
+            assert!(crate::sql::statement::parse_script(&sql).is_err(), "{sql}");
+        }
+        let chain = format!("SELECT {}", "x-not-b.".repeat(30));
+        assert!(crate::sql::statement::parse_script(&chain).is_err());
+        // The budget is per statement: a long valid script still parses.
+        let ok = "SELECT CAST(CAST(a AS INT) AS BIGINT) FROM t;\n".repeat(2000);
+        assert_eq!(
+            crate::sql::statement::parse_script(&ok).unwrap().len(),
+            2000
+        );
+    }
+
+    #[test]
+    fn operator_chains_deeper_than_the_limit_are_refused_while_parsing() {
+        // Each of these once overflowed the stack (parser, planner or drop of the tree),
+        // found with the fuzz harness (fuzz/).
+        assert_nests_too_deeply(&format!("SELECT {}1 FROM t", "a+".repeat(300_000)));
+        let ors: Vec<String> = (0..5000).map(|i| format!("a = {i}")).collect();
+        assert_nests_too_deeply(&format!("SELECT a FROM t WHERE {}", ors.join(" OR ")));
+        assert_nests_too_deeply(&format!(
+            "SELECT a FROM t WHERE a{}",
+            " IS NULL = TRUE".repeat(10_000)
+        ));
+        assert_nests_too_deeply(&format!("SELECT {} FROM t", vec!["b"; 50_000].join(" || ")));
+        assert_nests_too_deeply(&format!(
+            "CREATE TABLE x (p INT, q AS {}1) WITH ('connector' = 'x')",
+            "p+".repeat(50_000)
+        ));
+        // Parentheses do not hide a chain's depth.
+        let level = format!("{})", " + a".repeat(10));
+        assert_nests_too_deeply(&format!(
+            "SELECT {}a{} FROM t",
+            "(".repeat(30),
+            level.repeat(30)
+        ));
+        // Wide but shallow is fine, and so is a chain just under the limit.
+        let items: Vec<String> = (0..5000).map(|i| format!("a + {i}")).collect();
+        assert!(crate::sql::statement::parse_script(&format!(
+            "SELECT {} FROM t",
+            items.join(", ")
+        ))
+        .is_ok());
+        let under = format!("SELECT {}1 FROM t", "a+".repeat(MAX_NESTING - 10));
+        assert!(crate::sql::statement::parse_script(&under).is_ok());
     }
 }

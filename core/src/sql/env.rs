@@ -167,6 +167,14 @@ impl TableEnvironment {
                         config.batch.batch_size = n.max(1);
                     }
                 }
+                // Throttle every source to this many rows per second (tests, demos).
+                "millstream.source.max-rate" => {
+                    config.source_max_rate = Some(v.parse().map_err(|_| {
+                        Error::Plan(format!(
+                            "'millstream.source.max-rate' must be rows per second, not '{v}'"
+                        ))
+                    })?);
+                }
                 _ => {}
             }
         }
@@ -282,14 +290,15 @@ impl TableEnvironment {
                         ..c.clone()
                     })
                     .collect();
+                let updating = rel.updating;
                 let handle = rel.stream.collect();
                 let name = self.next_job_name("collect");
                 let job = env.execute(&name)?;
                 let changes = handle
                     .take()
                     .into_iter()
-                    .map(|rows| ChangeBatch { kinds: None, rows })
-                    .collect();
+                    .map(|rows| ChangeBatch::from_stream_batch(rows, updating))
+                    .collect::<Result<_>>()?;
                 Ok(StatementResult::Rows(QueryResult {
                     columns,
                     changes,
@@ -335,7 +344,7 @@ impl TableEnvironment {
         let rel = crate::sql::planner::materialize(rel)?;
         let def = &t.def;
         let connector = self.connectors.for_table(def)?;
-        if rel.updating && !connector.accepts_updates() {
+        if rel.updating && !connector.accepts_updates_for(def) {
             return Err(sql_error(
                 *location,
                 format!(

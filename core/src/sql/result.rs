@@ -66,6 +66,34 @@ pub struct ChangeBatch {
 }
 
 impl ChangeBatch {
+    /// A batch of a planned stream: when `updating`, its last column holds the row kinds
+    /// (the planner's `$op` column) and is split off into [`ChangeBatch::kinds`].
+    ///
+    /// # Errors
+    /// An updating batch whose last column is not Int8.
+    pub fn from_stream_batch(batch: RecordBatch, updating: bool) -> Result<ChangeBatch> {
+        if !updating {
+            return Ok(ChangeBatch {
+                kinds: None,
+                rows: batch,
+            });
+        }
+        let last = batch.num_columns().checked_sub(1).ok_or_else(|| {
+            crate::error::Error::Internal("updating batch without its row kinds".into())
+        })?;
+        let kinds = batch
+            .column(last)
+            .as_any()
+            .downcast_ref::<Int8Array>()
+            .ok_or_else(|| crate::error::Error::Internal("row kinds are not Int8".into()))?
+            .clone();
+        let rows = batch.project(&(0..last).collect::<Vec<_>>())?;
+        Ok(ChangeBatch {
+            kinds: Some(kinds),
+            rows,
+        })
+    }
+
     /// The kind of row `i`.
     pub fn kind(&self, i: usize) -> RowKind {
         match &self.kinds {
@@ -138,11 +166,21 @@ impl QueryResult {
                 }
             }
         }
-        let mut parts = Vec::new();
-        for (b, i) in live.into_iter().flatten() {
-            parts.push(self.changes[b].rows.slice(i, 1));
+        let indices: Vec<(usize, usize)> = live.into_iter().flatten().collect();
+        if indices.is_empty() {
+            return Ok(RecordBatch::new_empty(schema));
         }
-        Ok(concat_batches(&schema, &parts)?)
+        let columns = (0..schema.fields().len())
+            .map(|c| {
+                let arrays: Vec<&dyn arrow::array::Array> = self
+                    .changes
+                    .iter()
+                    .map(|b| b.rows.column(c).as_ref())
+                    .collect();
+                arrow::compute::interleave(&arrays, &indices)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 }
 

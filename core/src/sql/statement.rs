@@ -3,11 +3,14 @@
 //! standard ones (`SELECT`, `INSERT`, `CREATE VIEW`, `DROP`) by `sqlparser`.
 
 use sqlparser::ast;
+use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token};
 
 use crate::error::Result;
 use crate::sql::ddl::{is_create_table, parse_create_table, CreateTable};
-use crate::sql::dialect::{parse_error, split_statements, sql_error, StatementTokens};
+use crate::sql::dialect::{
+    check_nesting, parse_error, split_statements, sql_error, StatementTokens, MAX_NESTING,
+};
 
 /// One parsed statement.
 #[derive(Debug, Clone)]
@@ -154,6 +157,9 @@ pub fn parse_statement(st: &StatementTokens) -> Result<Statement> {
             while matches!(word(from).as_deref(), Some("PLAN" | "FOR")) {
                 from += 1;
             }
+            if word(from).as_deref() == Some("EXPLAIN") {
+                return Err(sql_error(start, "EXPLAIN of an EXPLAIN is not supported"));
+            }
             let rest = StatementTokens {
                 tokens: st.tokens[from.min(st.tokens.len())..].to_vec(),
                 start: st.tokens.get(from).map_or(start, |t| t.span.start),
@@ -165,10 +171,30 @@ pub fn parse_statement(st: &StatementTokens) -> Result<Statement> {
         }
         _ => {}
     }
+    // Set operations chain in a loop into a tree as deep as the chain is long: refuse one
+    // deeper than the planner takes before it is built (see `check_nesting`).
+    let set_operations = st
+        .tokens
+        .iter()
+        .filter(|t| match &t.token {
+            Token::Word(w) => matches!(
+                w.keyword,
+                Keyword::UNION | Keyword::INTERSECT | Keyword::EXCEPT | Keyword::MINUS
+            ),
+            _ => false,
+        })
+        .count();
+    if set_operations > MAX_NESTING {
+        return Err(sql_error(
+            start,
+            format!("the statement chains more than {MAX_NESTING} set operations"),
+        ));
+    }
     let mut parser = st.parser();
     let stmt = parser
         .parse_statement()
         .map_err(|e| parse_error(e, start))?;
+    check_nesting(&stmt, start)?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(sql_error(
@@ -211,6 +237,13 @@ fn parse_statement_set(st: &StatementTokens) -> Result<Statement> {
             tokens: part.tokens,
             start: base,
         };
+        // Checked before parsing: a statement set nested in one would recurse per level.
+        if !part.is_word(0, "INSERT") {
+            return Err(sql_error(
+                base,
+                "a statement set may hold only INSERT statements",
+            ));
+        }
         match parse_statement(&part) {
             Ok(s @ Statement::Insert { .. }) => out.push(s),
             Ok(_) => {
@@ -349,5 +382,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn nested_explain_statement_sets_and_long_set_operation_chains_are_errors() {
+        // Each once overflowed the stack (found with the fuzz harness, fuzz/).
+        let explain = format!("{}SELECT a FROM t", "EXPLAIN ".repeat(20_000));
+        let err = parse_script(&explain).unwrap_err().to_string();
+        assert!(err.contains("EXPLAIN of an EXPLAIN"), "{err}");
+        let unions = vec!["SELECT a FROM t"; 100_000].join(" UNION ALL ");
+        let err = parse_script(&unions).unwrap_err().to_string();
+        assert!(err.contains("set operations"), "{err}");
+        let ok = vec!["SELECT a FROM t"; MAX_NESTING + 1].join(" UNION ALL ");
+        assert!(parse_script(&ok).is_ok());
+        for (open, close) in [
+            ("EXECUTE STATEMENT SET BEGIN ", " END;"),
+            ("BEGIN STATEMENT SET; ", " END;"),
+        ] {
+            let nested = format!(
+                "{}INSERT INTO t SELECT 1;{}",
+                open.repeat(3000),
+                close.repeat(3000)
+            );
+            let err = parse_script(&nested).unwrap_err().to_string();
+            assert!(err.contains("only INSERT"), "{err}");
+        }
     }
 }

@@ -297,6 +297,8 @@ pub struct Column {
     pub nullable: bool,
     /// Whether it is an event-time attribute with a watermark.
     pub rowtime: bool,
+    /// Whether it is a processing-time attribute (`PROCTIME()`).
+    pub proctime: bool,
 }
 
 impl Column {
@@ -308,6 +310,7 @@ impl Column {
             ty,
             nullable: true,
             rowtime: false,
+            proctime: false,
         }
     }
 
@@ -321,6 +324,8 @@ impl Column {
         let mut s = self.ty.to_string();
         if self.rowtime {
             s.push_str(" *ROWTIME*");
+        } else if self.proctime {
+            s.push_str(" *PROCTIME*");
         }
         if !self.nullable {
             s.push_str(" NOT NULL");

@@ -30,12 +30,17 @@ use crate::window::WindowAssigner;
 use millstream_kernels::agg::{output_type, AggKind};
 
 /// One aggregate call of the query.
-struct AggCall {
+pub(super) struct AggCall {
     /// Its text, to find it again in the select list.
-    text: String,
-    kind: AggKind,
+    pub(super) text: String,
+    /// The aggregate function.
+    pub(super) kind: AggKind,
     /// Its input (with any `FILTER` folded in as `CASE WHEN f THEN x END`).
-    arg: Option<Expr>,
+    pub(super) arg: Option<Expr>,
+    /// `COUNT(DISTINCT x)`, `SUM(DISTINCT x)`...
+    pub(super) distinct: bool,
+    /// Where the call is in the script.
+    pub(super) at: sqlparser::tokenizer::Location,
 }
 
 /// The window the aggregation groups by.
@@ -61,6 +66,7 @@ pub(crate) fn plan(
     };
     // Which window, and which GROUP BY items are its bounds.
     let mut window_items: Vec<usize> = Vec::new();
+    let mut processing_time = false;
     let mut window = None;
     let mut assigner = None;
     let mut time = None;
@@ -75,6 +81,7 @@ pub(crate) fn plan(
             window = Some(Window::Tvf);
             assigner = Some(w.assigner);
             time = Some(w.time);
+            processing_time = w.processing_time;
         }
     }
     if window.is_none() {
@@ -117,12 +124,14 @@ pub(crate) fn plan(
         }
     }
     let (Some(window), Some(assigner)) = (window, assigner) else {
+        return super::group::plan(planner, rel, select, group_by);
+    };
+    if rel.updating {
         return Err(sql_error(
             loc(select),
-            "GROUP BY without a window (TUMBLE, HOP, CUMULATE, SESSION) produces an updating \
-             result; updating queries are not supported yet",
+            "a window aggregation over an updating input is not supported yet",
         ));
-    };
+    }
 
     // The input: the TVF's base columns, or the whole relation.
     let base_len = match (&window, &rel.window) {
@@ -146,80 +155,22 @@ pub(crate) fn plan(
         key_exprs.push((g.clone(), compile(g, &base)?));
     }
 
-    // Aggregate calls of the select list and HAVING, in order of appearance.
-    let mut aggs: Vec<AggCall> = Vec::new();
-    let mut visit = |e: &Expr| -> Result<()> {
-        let mut err = None;
-        let _ = ast::visit_expressions(e, |x| {
-            if let Expr::Function(f) = x {
-                if is_aggregate_function(&f.name.to_string()) {
-                    match agg_call(f, x) {
-                        Ok(a) => {
-                            if !aggs.iter().any(|b| b.text == a.text) {
-                                aggs.push(a);
-                            }
-                        }
-                        Err(e) => err = Some(e),
-                    }
-                }
-            }
-            ControlFlow::<()>::Continue(())
-        });
-        err.map_or(Ok(()), Err)
-    };
-    for item in &select.projection {
-        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
-            visit(e)?;
-        }
-    }
-    if let Some(h) = &select.having {
-        visit(h)?;
+    let aggs = collect_calls(select)?;
+    if let Some(a) = aggs.iter().find(|a| a.distinct) {
+        return Err(sql_error(
+            a.at,
+            format!("{} in a window aggregation is not supported yet", a.text),
+        ));
     }
 
     // Pre-Calc: keys, aggregate inputs, time.
-    let mut pre_exprs: Vec<TypedExpr> = Vec::new();
-    let mut pre_cols: Vec<Column> = Vec::new();
-    for (i, (e, t)) in key_exprs.iter().enumerate() {
-        let mut c = match (t.as_column(), e) {
-            (Some(src), Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => Column {
-                rowtime: false,
-                ..base.columns[src].clone()
-            },
-            _ => Column::new(format!("$k{i}"), t.ty()),
-        };
-        c.nullable = t.nullable();
-        pre_exprs.push(t.clone());
-        pre_cols.push(c);
-    }
-    let mut agg_specs = Vec::new();
-    let mut agg_cols = Vec::new();
-    for (i, a) in aggs.iter().enumerate() {
-        let input = match &a.arg {
-            Some(arg) => {
-                let t = compile(arg, &base)?;
-                let field = format!("$in{i}");
-                let arrow = output_type(a.kind, Some(&t.ty().arrow()))
-                    .map_err(|e| sql_error(loc(arg), format!("{}: {e}", a.text)))?;
-                pre_cols.push(Column::new(field.clone(), t.ty()));
-                pre_exprs.push(t);
-                agg_cols.push((SqlType::from_arrow(&arrow)?, a.kind));
-                Some(field)
-            }
-            None => {
-                agg_cols.push((SqlType::BigInt, a.kind));
-                None
-            }
-        };
-        agg_specs.push(AggSpec::new(a.kind, input.as_deref(), format!("$a{i}")));
-    }
-    if agg_specs.is_empty() {
-        // GROUP BY without aggregates still needs one per group: count and drop it.
-        agg_specs.push(AggSpec::count("$a_unused"));
-        agg_cols.push((SqlType::BigInt, AggKind::Count));
-    }
+    let (mut pre_exprs, mut pre_cols, agg_specs, agg_cols) =
+        pre_columns(&key_exprs, &aggs, &base, |k, t| {
+            Ok(output_type(k, Some(t))?)
+        })?;
     let time_expr = match (&window, time) {
         (Window::Cascade(wd), _) => end_minus_one(wd.end, &rel.columns[wd.end])?,
-        (_, Some(t)) => TypedExpr::column(t, &rel.columns[t]),
+        (_, Some(t)) => TypedExpr::column(t, &rel.columns[t]).cast_to(SqlType::Timestamp(3))?,
         _ => return Err(sql_error(loc(select), "window without a time attribute")),
     };
     let mut tc = Column::new("$time", SqlType::Timestamp(3));
@@ -234,11 +185,14 @@ pub(crate) fn plan(
     // The window aggregate.
     let names = pre.field_names();
     let keys: Vec<String> = names[..key_exprs.len()].to_vec();
-    let windowed = if keys.is_empty() {
+    let mut windowed = if keys.is_empty() {
         pre.stream.window_all(assigner)
     } else {
         pre.stream.key_by(keys.clone()).window(assigner)
     };
+    if processing_time {
+        windowed = windowed.processing_time();
+    }
     let stream = windowed.aggregate(agg_specs.clone());
     let mut out_cols: Vec<Column> = pre_cols[..key_exprs.len()].to_vec();
     let win_qualifier = rel.columns.get(base_len).and_then(|c| c.qualifier.clone());
@@ -255,7 +209,7 @@ pub(crate) fn plan(
         c.qualifier = win_qualifier.clone();
         out_cols.push(c);
     }
-    for (i, (ty, kind)) in agg_cols.iter().enumerate() {
+    for (i, (ty, kind, _)) in agg_cols.iter().enumerate() {
         let mut c = Column::new(format!("$a{i}"), *ty);
         c.nullable = !matches!(kind, AggKind::Count | AggKind::CountNonNull);
         out_cols.push(c);
@@ -304,6 +258,114 @@ pub(crate) fn plan(
     }
     .sync_time();
 
+    finish(planner, agg_rel, select, &aggs, &agg_cols, &key_exprs)
+}
+
+/// The aggregate calls of the select list and `HAVING`, in order of appearance, each once.
+pub(super) fn collect_calls(select: &ast::Select) -> Result<Vec<AggCall>> {
+    let mut aggs: Vec<AggCall> = Vec::new();
+    let mut visit = |e: &Expr| -> Result<()> {
+        let mut err = None;
+        let _ = ast::visit_expressions(e, |x| {
+            if let Expr::Function(f) = x {
+                if is_aggregate_function(&f.name.to_string()) {
+                    match agg_call(f, x) {
+                        Ok(a) => {
+                            if !aggs.iter().any(|b| b.text == a.text) {
+                                aggs.push(a);
+                            }
+                        }
+                        Err(e) => err = Some(e),
+                    }
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        err.map_or(Ok(()), Err)
+    };
+    for item in &select.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            visit(e)?;
+        }
+    }
+    if let Some(h) = &select.having {
+        visit(h)?;
+    }
+
+    Ok(aggs)
+}
+
+/// The result of one aggregate: its SQL type as computed, its kind, and the type Flink gives
+/// it when that is narrower (the result is cast to it).
+pub(super) type AggColumn = (SqlType, AggKind, Option<SqlType>);
+
+/// The pre-aggregation columns: the keys, then one input per aggregate call (`$in{i}`);
+/// with the aggregate specs (`$a{i}`) and the SQL type of each aggregate's result.
+#[allow(clippy::type_complexity)]
+pub(super) fn pre_columns(
+    key_exprs: &[(Expr, TypedExpr)],
+    aggs: &[AggCall],
+    base: &Scope,
+    result_type: impl Fn(AggKind, &arrow::datatypes::DataType) -> Result<arrow::datatypes::DataType>,
+) -> Result<(Vec<TypedExpr>, Vec<Column>, Vec<AggSpec>, Vec<AggColumn>)> {
+    let mut pre_exprs: Vec<TypedExpr> = Vec::new();
+    let mut pre_cols: Vec<Column> = Vec::new();
+    for (i, (e, t)) in key_exprs.iter().enumerate() {
+        let mut c = match (t.as_column(), e) {
+            (Some(src), Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => Column {
+                rowtime: false,
+                ..base.columns[src].clone()
+            },
+            _ => Column::new(format!("$k{i}"), t.ty()),
+        };
+        c.nullable = t.nullable();
+        pre_exprs.push(t.clone());
+        pre_cols.push(c);
+    }
+    let mut agg_specs = Vec::new();
+    let mut agg_cols = Vec::new();
+    for (i, a) in aggs.iter().enumerate() {
+        let input = match &a.arg {
+            Some(arg) => {
+                let t = compile(arg, base)?;
+                let field = format!("$in{i}");
+                let arrow = result_type(a.kind, &t.ty().arrow())
+                    .map_err(|e| sql_error(loc(arg), format!("{}: {e}", a.text)))?;
+                // Flink's SUM keeps a small integer type; the operators sum in BIGINT.
+                let narrow = (a.kind == AggKind::Sum
+                    && matches!(t.ty(), SqlType::Int | SqlType::SmallInt | SqlType::TinyInt))
+                .then(|| t.ty());
+                pre_cols.push(Column::new(field.clone(), t.ty()));
+                pre_exprs.push(t);
+                agg_cols.push((SqlType::from_arrow(&arrow)?, a.kind, narrow));
+                Some(field)
+            }
+            None => {
+                agg_cols.push((SqlType::BigInt, a.kind, None));
+                None
+            }
+        };
+        agg_specs.push(AggSpec::new(a.kind, input.as_deref(), format!("$a{i}")));
+    }
+    if agg_specs.is_empty() {
+        // GROUP BY without aggregates still needs one per group: count and drop it.
+        agg_specs.push(AggSpec::count("$a_unused"));
+        agg_cols.push((SqlType::BigInt, AggKind::Count, None));
+    }
+    Ok((pre_exprs, pre_cols, agg_specs, agg_cols))
+}
+
+/// `HAVING` and the select list over an aggregation's result `agg_rel` (keys, then
+/// whatever else, with aggregate `i` in column `$a{i}`): aggregate calls and key
+/// expressions are replaced by the aggregate's columns.
+pub(super) fn finish(
+    planner: &mut Planner<'_>,
+    agg_rel: Rel,
+    select: &ast::Select,
+    aggs: &[AggCall],
+    agg_cols: &[AggColumn],
+    key_exprs: &[(Expr, TypedExpr)],
+) -> Result<Rel> {
     // HAVING and the select list, over the aggregate's columns.
     let rewrite = |e: &Expr| -> Expr {
         let mut e = e.clone();
@@ -311,7 +373,11 @@ pub(crate) fn plan(
             if let Expr::Function(f) = x {
                 let text = f.to_string();
                 if let Some(i) = aggs.iter().position(|a| a.text == text) {
-                    *x = Expr::Identifier(Ident::new(format!("$a{i}")));
+                    let column = Expr::Identifier(Ident::new(format!("$a{i}")));
+                    *x = match agg_cols.get(i).and_then(|c| c.2) {
+                        Some(ty) => cast_expr(column, ty),
+                        None => column,
+                    };
                 }
             }
             ControlFlow::<()>::Continue(())
@@ -453,14 +519,14 @@ fn group_window(
 }
 
 /// The kind and input of one aggregate call.
-fn agg_call(f: &ast::Function, whole: &Expr) -> Result<AggCall> {
+pub(super) fn agg_call(f: &ast::Function, whole: &Expr) -> Result<AggCall> {
     let name = f.name.to_string().to_uppercase();
     let at = loc(whole);
     let distinct = matches!(&f.args, ast::FunctionArguments::List(l) if l.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct));
-    if distinct {
+    if distinct && !matches!(name.as_str(), "COUNT" | "SUM" | "AVG" | "MIN" | "MAX") {
         return Err(sql_error(
             at,
-            format!("{name}(DISTINCT ...) is not supported yet"),
+            format!("{name}(DISTINCT ...) is not supported"),
         ));
     }
     if f.over.is_some() {
@@ -510,5 +576,22 @@ fn agg_call(f: &ast::Function, whole: &Expr) -> Result<AggCall> {
         text: f.to_string(),
         kind,
         arg,
+        distinct,
+        at,
     })
+}
+
+/// `CAST(e AS ty)` as an AST expression.
+fn cast_expr(e: Expr, ty: SqlType) -> Expr {
+    let data_type = match ty {
+        SqlType::TinyInt => ast::DataType::TinyInt(None),
+        SqlType::SmallInt => ast::DataType::SmallInt(None),
+        _ => ast::DataType::Int(None),
+    };
+    Expr::Cast {
+        kind: ast::CastKind::Cast,
+        expr: Box::new(e),
+        data_type,
+        format: None,
+    }
 }

@@ -1,10 +1,13 @@
-//! Inner joins: `a JOIN b ON ...` and `FROM a, b WHERE ...`.
+//! Joins: `a JOIN b ON ...`, `FROM a, b WHERE ...`, and `LEFT`/`RIGHT`/`FULL OUTER JOIN`
+//! (updating results: a padded row is retracted when its first partner arrives).
 //!
 //! The condition is split into conjuncts; `l = r` conjuncts with one side on each input are
 //! the join keys, the rest a filter after the join. When both inputs are results of the same
 //! kind of window aggregation and the keys include `window_start` and `window_end` of both,
 //! the join is a window join (state per window, dropped when the window closes); otherwise
-//! it is a regular join that keeps both inputs in state.
+//! it is a regular join that keeps both inputs in state, unless the condition bounds the
+//! distance between the two inputs' event times: then it is an interval join
+//! (`interval.rs`), whose state is dropped as the watermark passes.
 //!
 //! ```text
 //!  left  ─▶ (key columns) ─▶ key_by ─┐
@@ -20,6 +23,7 @@ use super::identity;
 use super::rel::{calc, calc_always, PlanNode, Rel, Windowed};
 use super::window::{describe, materialize};
 use crate::error::Result;
+use crate::operator::join::JoinType;
 use crate::sql::dialect::sql_error;
 use crate::sql::expr::{common_type, compile, Scope, TypedExpr};
 use crate::sql::types::Column;
@@ -35,8 +39,11 @@ pub(crate) fn plan(
     at: Location,
 ) -> Result<(Rel, Option<Expr>)> {
     use ast::JoinOperator as J;
-    let constraint = match op {
-        J::Join(c) | J::Inner(c) => c,
+    let (constraint, kind) = match op {
+        J::Join(c) | J::Inner(c) => (c, JoinType::Inner),
+        J::Left(c) | J::LeftOuter(c) => (c, JoinType::LeftOuter),
+        J::Right(c) | J::RightOuter(c) => (c, JoinType::RightOuter),
+        J::FullOuter(c) => (c, JoinType::FullOuter),
         J::CrossJoin(_) => {
             return Err(sql_error(
                 at,
@@ -46,7 +53,7 @@ pub(crate) fn plan(
         _ => {
             return Err(sql_error(
                 at,
-                "outer, semi and anti joins produce updating results and are not supported yet",
+                "semi and anti joins are not supported yet; use IN or EXISTS forms later",
             ))
         }
     };
@@ -60,6 +67,11 @@ pub(crate) fn plan(
             ))
         }
     };
+    if kind != JoinType::Inner {
+        // WHERE applies after an outer join, which pads rows with NULLs.
+        let joined = outer_join(left, right, cond, kind, at)?;
+        return Ok((joined, extra));
+    }
     // For an inner join, WHERE conjuncts are join conditions too: each may become a key,
     // a filter below the join, or a filter after it.
     let cond = match (cond, extra) {
@@ -67,6 +79,123 @@ pub(crate) fn plan(
         (a, b) => a.or(b),
     };
     join_on(left, right, cond, at)
+}
+
+/// A `LEFT`, `RIGHT` or `FULL OUTER JOIN` on `cond`: equality keys, plus filters on the side
+/// that is padded with NULLs (applied below the join). Its result is updating: a preserved
+/// row without a partner is emitted padded, and retracted when its first partner arrives.
+fn outer_join(
+    left: Rel,
+    right: Rel,
+    cond: Option<Expr>,
+    kind: JoinType,
+    at: Location,
+) -> Result<Rel> {
+    let (left, right) = (materialize(left)?, materialize(right)?);
+    if left.updating || right.updating {
+        return Err(sql_error(
+            at,
+            "joins of updating inputs are not supported yet",
+        ));
+    }
+    let nl = left.columns.len();
+    let mut all = left.columns.clone();
+    all.extend(right.columns.iter().cloned());
+    let scope = Scope::new(all);
+    let pads_left = matches!(kind, JoinType::RightOuter | JoinType::FullOuter);
+    let pads_right = matches!(kind, JoinType::LeftOuter | JoinType::FullOuter);
+    let (pairs, rest) = classify(cond, &scope, nl);
+    let (mut left_filters, mut right_filters) = (Vec::new(), Vec::new());
+    for c in rest {
+        // A condition on a side that is only padded (never preserved) filters that side's
+        // rows before the join.
+        match c {
+            Conjunct::Left(p) if pads_left && !pads_right => left_filters.push(p),
+            Conjunct::Right(p) if pads_right && !pads_left => right_filters.push(p),
+            Conjunct::Left(p)
+            | Conjunct::Right(p)
+            | Conjunct::Both(p)
+            | Conjunct::Unresolved(p) => {
+                return Err(sql_error(
+                    super::loc(&p),
+                    format!(
+                        "this condition of an outer join is not supported yet (only equalities \
+                         between the inputs, and filters on the side of a LEFT or RIGHT join \
+                         that is padded with NULLs): {p}"
+                    ),
+                ))
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err(sql_error(
+            at,
+            "a join of two streams needs an equality condition between them",
+        ));
+    }
+    let left = filter_side(left, left_filters)?;
+    let right = filter_side(right, right_filters)?;
+    let (ls, rs, lk, rk) = key_sides(&left, &right, pairs, at)?;
+    // Always a Calc: the join is told the exact schema of each input's batches.
+    let prep = |rel: Rel, side: Vec<(TypedExpr, Column)>| -> Rel {
+        let (exprs, cols): (Vec<_>, Vec<_>) = side.into_iter().unzip();
+        calc_always(rel, None, exprs, cols)
+    };
+    let (lplan, rplan) = (left.plan.clone(), right.plan.clone());
+    let l2 = prep(left.clone(), ls);
+    let r2 = prep(right.clone(), rs);
+    let (lnames, rnames) = (l2.field_names(), r2.field_names());
+    let lkeys: Vec<String> = lk.iter().map(|&i| lnames[i].clone()).collect();
+    let rkeys: Vec<String> = rk.iter().map(|&i| rnames[i].clone()).collect();
+    let stream = l2.stream.key_by(lkeys.clone()).join_with_schemas(
+        &r2.stream.key_by(rkeys.clone()),
+        kind,
+        Some((
+            super::rel::schema_of(&l2.columns),
+            super::rel::schema_of(&r2.columns),
+        )),
+    );
+    let text = format!(
+        "Join(joinType=[{kind:?}], leftKeys=[{}], rightKeys=[{}])",
+        lkeys.join(", "),
+        rkeys.join(", ")
+    );
+    let mut out_cols: Vec<Column> = l2.columns.clone();
+    out_cols.extend(r2.columns.iter().cloned());
+    let l2n = l2.columns.len();
+    for (i, c) in out_cols.iter_mut().enumerate() {
+        c.rowtime = false;
+        if (i < l2n && pads_left) || (i >= l2n && pads_right) {
+            c.nullable = true;
+        }
+    }
+    let joined = Rel {
+        stream,
+        columns: out_cols,
+        window: None,
+        windowed: None,
+        updating: true,
+        plan: PlanNode::new(text, vec![lplan, rplan]),
+    };
+    let mut keep: Vec<TypedExpr> = Vec::new();
+    let mut cols: Vec<Column> = Vec::new();
+    for (i, c) in left.columns.iter().enumerate() {
+        keep.push(TypedExpr::column(i, &joined.columns[i]));
+        cols.push(Column {
+            rowtime: false,
+            nullable: c.nullable || pads_left,
+            ..c.clone()
+        });
+    }
+    for (i, c) in right.columns.iter().enumerate() {
+        keep.push(TypedExpr::column(l2n + i, &joined.columns[l2n + i]));
+        cols.push(Column {
+            rowtime: false,
+            nullable: c.nullable || pads_right,
+            ..c.clone()
+        });
+    }
+    Ok(calc_always(joined, None, keep, cols))
 }
 
 /// Keep the rows of one join input where every filter (over that input's columns) holds.
@@ -83,7 +212,7 @@ fn filter_side(rel: Rel, filters: Vec<Expr>) -> Result<Rel> {
     Ok(out)
 }
 
-fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
+pub(super) fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
     match e {
         Expr::BinaryOp {
             left,
@@ -108,12 +237,118 @@ fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
     }
 }
 
-fn and_all(parts: Vec<Expr>) -> Option<Expr> {
+pub(super) fn and_all(parts: Vec<Expr>) -> Option<Expr> {
     parts.into_iter().reduce(|a, b| Expr::BinaryOp {
         left: Box::new(a),
         op: BinaryOperator::And,
         right: Box::new(b),
     })
+}
+
+/// A conjunct of a join condition that is not a key: which inputs it reads.
+enum Conjunct {
+    /// Only the left input's columns.
+    Left(Expr),
+    /// Only the right input's columns.
+    Right(Expr),
+    /// Both inputs (or none).
+    Both(Expr),
+    /// Names a column of neither input (a `WHERE` conjunct for an outer query).
+    Unresolved(Expr),
+}
+
+/// Split a join condition (over the left input's `nl` columns, then the right's) into
+/// equality keys `(left expr, right expr)` and the other conjuncts.
+fn classify(
+    cond: Option<Expr>,
+    scope: &Scope,
+    nl: usize,
+) -> (Vec<(TypedExpr, TypedExpr)>, Vec<Conjunct>) {
+    let mut parts = Vec::new();
+    if let Some(c) = cond {
+        conjuncts(c, &mut parts);
+    }
+    let side_of = |t: &TypedExpr| -> Option<bool> {
+        let mut refs = Vec::new();
+        t.column_refs(&mut refs);
+        if refs.is_empty() {
+            None
+        } else if refs.iter().all(|&i| i < nl) {
+            Some(true)
+        } else if refs.iter().all(|&i| i >= nl) {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    let mut pairs = Vec::new();
+    let mut rest = Vec::new();
+    for p in parts {
+        if let Expr::BinaryOp {
+            left: a,
+            op: BinaryOperator::Eq,
+            right: b,
+        } = &p
+        {
+            if let (Ok(ta), Ok(tb)) = (compile(a, scope), compile(b, scope)) {
+                match (side_of(&ta), side_of(&tb)) {
+                    (Some(true), Some(false)) => {
+                        pairs.push((ta, tb));
+                        continue;
+                    }
+                    (Some(false), Some(true)) => {
+                        pairs.push((tb, ta));
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        rest.push(match compile(&p, scope) {
+            Ok(t) => match side_of(&t) {
+                Some(true) => Conjunct::Left(p),
+                Some(false) => Conjunct::Right(p),
+                None => Conjunct::Both(p),
+            },
+            Err(_) => Conjunct::Unresolved(p),
+        });
+    }
+    (pairs, rest)
+}
+
+/// A join input's columns plus its key columns (computed, cast to a common type where
+/// needed).
+type KeySide = Vec<(TypedExpr, Column)>;
+
+/// Each input's columns plus its key columns, and the key column positions of each.
+fn key_sides(
+    left: &Rel,
+    right: &Rel,
+    pairs: Vec<(TypedExpr, TypedExpr)>,
+    at: Location,
+) -> Result<(KeySide, KeySide, Vec<usize>, Vec<usize>)> {
+    let nl = left.columns.len();
+    let mut ls: KeySide = identity(&left.columns)
+        .into_iter()
+        .zip(left.columns.iter().cloned())
+        .collect();
+    let mut rs: KeySide = identity(&right.columns)
+        .into_iter()
+        .zip(right.columns.iter().cloned())
+        .collect();
+    let (mut lk, mut rk) = (Vec::new(), Vec::new());
+    for (a, b) in pairs {
+        let Some(ty) = common_type(a.ty(), b.ty()) else {
+            return Err(sql_error(
+                at,
+                format!("cannot join {} with {}", a.ty(), b.ty()),
+            ));
+        };
+        let (a, b) = (a.cast_to(ty)?, b.cast_to(ty)?);
+        lk.push(key_column(&mut ls, a, 0));
+        rk.push(key_column(&mut rs, b, nl));
+    }
+    Ok((ls, rs, lk, rk))
 }
 
 /// A key column of one side: an existing column or a computed one appended to the side.
@@ -150,57 +385,17 @@ pub(crate) fn join_on(
     let mut all = left.columns.clone();
     all.extend(right.columns.iter().cloned());
     let scope = Scope::new(all.clone());
-    let mut parts = Vec::new();
-    if let Some(c) = cond {
-        conjuncts(c, &mut parts);
-    }
-    // Equality conjuncts across the two sides become keys; the rest stays a filter.
-    let side_of = |t: &TypedExpr| -> Option<bool> {
-        let mut refs = Vec::new();
-        t.column_refs(&mut refs);
-        if refs.is_empty() {
-            None
-        } else if refs.iter().all(|&i| i < nl) {
-            Some(true)
-        } else if refs.iter().all(|&i| i >= nl) {
-            Some(false)
-        } else {
-            None
-        }
-    };
-    let mut pairs: Vec<(TypedExpr, TypedExpr)> = Vec::new();
+    let (mut pairs, rest) = classify(cond, &scope, nl);
     let mut residual: Vec<Expr> = Vec::new();
     let mut where_rest: Vec<Expr> = Vec::new();
     let (mut left_filters, mut right_filters) = (Vec::new(), Vec::new());
-    for p in parts {
-        if let Expr::BinaryOp {
-            left: a,
-            op: BinaryOperator::Eq,
-            right: b,
-        } = &p
-        {
-            if let (Ok(ta), Ok(tb)) = (compile(a, &scope), compile(b, &scope)) {
-                match (side_of(&ta), side_of(&tb)) {
-                    (Some(true), Some(false)) => {
-                        pairs.push((ta, tb));
-                        continue;
-                    }
-                    (Some(false), Some(true)) => {
-                        pairs.push((tb, ta));
-                        continue;
-                    }
-                    _ => {}
-                }
-            }
-        }
+    for c in rest {
         // A conjunct over one side only is a filter below the join.
-        match compile(&p, &scope) {
-            Ok(t) => match side_of(&t) {
-                Some(true) => left_filters.push(p),
-                Some(false) => right_filters.push(p),
-                None => residual.push(p),
-            },
-            Err(_) => where_rest.push(p),
+        match c {
+            Conjunct::Left(p) => left_filters.push(p),
+            Conjunct::Right(p) => right_filters.push(p),
+            Conjunct::Both(p) => residual.push(p),
+            Conjunct::Unresolved(p) => where_rest.push(p),
         }
     }
     if pairs.is_empty() {
@@ -231,27 +426,14 @@ pub(crate) fn join_on(
             !(a.as_column() == Some(lw.start) && b.as_column() == Some(nl + rw.start))
         });
     }
+    // Interval join: the residual bounds the distance of the two event times.
+    let bounds = if window.is_none() {
+        super::interval::extract(&mut residual, &scope, nl)
+    } else {
+        None
+    };
     // Key columns of each side, computed and cast to a common type where needed.
-    let mut ls: Vec<(TypedExpr, Column)> = identity(&left.columns)
-        .into_iter()
-        .zip(left.columns.iter().cloned())
-        .collect();
-    let mut rs: Vec<(TypedExpr, Column)> = identity(&right.columns)
-        .into_iter()
-        .zip(right.columns.iter().cloned())
-        .collect();
-    let (mut lk, mut rk) = (Vec::new(), Vec::new());
-    for (a, b) in pairs {
-        let Some(ty) = common_type(a.ty(), b.ty()) else {
-            return Err(sql_error(
-                at,
-                format!("cannot join {} with {}", a.ty(), b.ty()),
-            ));
-        };
-        let (a, b) = (a.cast_to(ty)?, b.cast_to(ty)?);
-        lk.push(key_column(&mut ls, a, 0));
-        rk.push(key_column(&mut rs, b, nl));
-    }
+    let (mut ls, mut rs, lk, rk) = key_sides(&left, &right, pairs, at)?;
     // A window join runs on `window_end - 1`, which lies in exactly one window of the
     // spacing of window ends.
     if let Some((lw, rw)) = &window {
@@ -293,6 +475,24 @@ pub(crate) fn join_on(
                     describe(&lw.assigner),
                     lkeys.join(", "),
                     rkeys.join(", ")
+                ),
+            )
+        }
+        None if bounds.is_some() => {
+            let b = bounds.unwrap_or(super::interval::TimeBounds { lower: 0, upper: 0 });
+            (
+                l2.stream.key_by(lkeys.clone()).interval_join(
+                    &r2.stream.key_by(rkeys.clone()),
+                    b.lower,
+                    b.upper,
+                ),
+                format!(
+                    "IntervalJoin(joinType=[InnerJoin], leftKeys=[{}], rightKeys=[{}], \
+                     rightTime - leftTime in [{}, {}] ms)",
+                    lkeys.join(", "),
+                    rkeys.join(", "),
+                    b.lower,
+                    b.upper
                 ),
             )
         }
@@ -341,8 +541,10 @@ pub(crate) fn join_on(
         None => None,
     };
     let mut cols = all;
-    for c in &mut cols {
-        c.rowtime = false;
+    // An interval join keeps the left input's event time (Flink keeps both).
+    let keep_time = bounds.is_some().then(|| left.rowtime()).flatten();
+    for (i, c) in cols.iter_mut().enumerate() {
+        c.rowtime = Some(i) == keep_time;
     }
     let mut out = calc_always(joined, filter, keep, cols);
     out.windowed = window.map(|(lw, _)| Windowed {

@@ -13,7 +13,11 @@
 //! ```
 
 mod aggregate;
+mod group;
+mod interval;
 mod join;
+mod over;
+mod rank;
 pub(crate) mod rel;
 mod window;
 
@@ -35,6 +39,9 @@ use crate::time::WatermarkStrategy;
 pub use rel::{calc, field_names, schema_of, PlanNode, Rel};
 pub(crate) use window::materialize;
 
+/// Deepest nesting of views and `WITH` queries in one statement.
+const MAX_VIEW_NESTING: usize = 32;
+
 /// Plans queries of one statement into one stream environment.
 pub struct Planner<'a> {
     /// Where the operators go.
@@ -45,6 +52,8 @@ pub struct Planner<'a> {
     names: Option<HashSet<String>>,
     /// `WITH` queries in scope, innermost last.
     ctes: Vec<HashMap<String, ast::Query>>,
+    /// Views and `WITH` queries being planned, one inside the other.
+    expanding: usize,
 }
 
 /// The place of an AST node in the script.
@@ -67,6 +76,7 @@ impl<'a> Planner<'a> {
             connectors,
             names: identifiers(statement),
             ctes: Vec::new(),
+            expanding: 0,
         }
     }
 
@@ -177,11 +187,29 @@ impl<'a> Planner<'a> {
     }
 
     fn plan_select(&mut self, s: &ast::Select) -> Result<Rel> {
+        // SELECT DISTINCT groups by the select list.
+        let mut distinct_keys: Vec<Expr> = Vec::new();
         if let Some(d) = &s.distinct {
-            return Err(sql_error(
-                loc(s),
-                format!("SELECT {d} is an updating query; not supported yet"),
-            ));
+            let plain = matches!(d, ast::Distinct::Distinct)
+                && matches!(&s.group_by, ast::GroupByExpr::Expressions(g, _) if g.is_empty());
+            for item in &s.projection {
+                match item {
+                    SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
+                        if plain =>
+                    {
+                        distinct_keys.push(e.clone())
+                    }
+                    _ => {
+                        return Err(sql_error(
+                            loc(s),
+                            format!(
+                                "SELECT {d} is supported only with a list of expressions and \
+                                 without GROUP BY"
+                            ),
+                        ))
+                    }
+                }
+            }
         }
         if s.from.is_empty() {
             return Err(sql_error(
@@ -189,29 +217,29 @@ impl<'a> Planner<'a> {
                 "SELECT without FROM is not supported yet",
             ));
         }
-        let (mut rel, rest) = self.plan_from(&s.from, s.selection.as_ref())?;
+        let (mut rel, rest) = match rank::try_plan_from(self, s)? {
+            Some(ranked) => ranked,
+            None => self.plan_from(&s.from, s.selection.as_ref())?,
+        };
         if let Some(pred) = rest {
             rel = self.filter(rel, &pred)?;
         }
         let group_by: &[Expr] = match &s.group_by {
+            _ if !distinct_keys.is_empty() => &distinct_keys,
             ast::GroupByExpr::Expressions(exprs, _) => exprs,
             ast::GroupByExpr::All(_) => {
                 return Err(sql_error(loc(s), "GROUP BY ALL is not supported"))
             }
         };
-        for item in &s.projection {
-            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
-                let over = ast::visit_expressions(e, |x| match x {
-                    Expr::Function(f) if f.over.is_some() => std::ops::ControlFlow::Break(loc(x)),
-                    _ => std::ops::ControlFlow::Continue(()),
-                });
-                if let std::ops::ControlFlow::Break(at) = over {
-                    return Err(sql_error(
-                        at,
-                        "OVER windows (Top-N, deduplication, OVER aggregations) are not supported yet",
-                    ));
-                }
+        if over::has_over(&s.projection) {
+            if !group_by.is_empty() || s.having.is_some() {
+                return Err(sql_error(
+                    loc(s),
+                    "OVER aggregations together with GROUP BY are not supported yet",
+                ));
             }
+            let rel = window::materialize(rel)?;
+            return over::plan(self, rel, s);
         }
         let mut has_aggregates = false;
         let mut check = |e: &Expr| {
@@ -289,8 +317,10 @@ impl<'a> Planner<'a> {
                     c.nullable = t.nullable();
                     if let Some(src) = t.as_column() {
                         c.rowtime = rel.columns[src].rowtime;
+                        c.proctime = rel.columns[src].proctime;
                         c.qualifier = None;
                     }
+                    c.proctime |= is_proctime_call(e);
                     exprs.push(t);
                     columns.push(c);
                 }
@@ -428,10 +458,13 @@ impl<'a> Planner<'a> {
 
     /// A table, view or `WITH` query by name.
     pub(crate) fn named(&mut self, name: &str, at: Location) -> Result<Rel> {
-        for scope in self.ctes.iter().rev() {
-            if let Some(q) = scope.get(name) {
-                let q = q.clone();
-                return Ok(self.plan_query(&q)?.requalify(name));
+        for i in (0..self.ctes.len()).rev() {
+            // WITH is not recursive: in its own body a WITH query's name means what it
+            // means outside.
+            if let Some(q) = self.ctes[i].remove(name) {
+                let rel = self.expand(&q, at);
+                self.ctes[i].insert(name.to_string(), q);
+                return Ok(rel?.requalify(name));
             }
         }
         match self.catalog.get(name) {
@@ -447,13 +480,31 @@ impl<'a> Planner<'a> {
                     (names, None) => *names = None,
                     (None, _) => {}
                 }
-                let rel = self.plan_query(&query)?.requalify(name);
+                let rel = self.expand(&query, at)?.requalify(name);
                 let idents: Vec<ast::Ident> =
                     columns.iter().map(|c| ast::Ident::new(c.clone())).collect();
                 rename(rel, &idents, at)
             }
             None => Err(sql_error(at, format!("Object '{name}' not found"))),
         }
+    }
+
+    /// Plan the query of a view or `WITH` query. Each nests the planner's recursion, and
+    /// `CREATE OR REPLACE VIEW` can make views name each other in a cycle.
+    fn expand(&mut self, q: &ast::Query, at: Location) -> Result<Rel> {
+        if self.expanding >= MAX_VIEW_NESTING {
+            return Err(sql_error(
+                at,
+                format!(
+                    "views and WITH queries nest more than {MAX_VIEW_NESTING} deep (does a view \
+                     name itself?)"
+                ),
+            ));
+        }
+        self.expanding += 1;
+        let rel = self.plan_query(q);
+        self.expanding -= 1;
+        rel
     }
 
     /// A source reading the columns of `t` the statement names, with its watermark and
@@ -636,3 +687,11 @@ fn identifiers<T: sqlparser::ast::Visit>(statement: &T) -> Option<HashSet<String
     let _ = statement.visit(&mut v);
     (!v.star).then_some(v.names)
 }
+
+/// Whether `e` is `PROCTIME()`: a processing-time attribute.
+fn is_proctime_call(e: &Expr) -> bool {
+    matches!(e, Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("PROCTIME"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -25,6 +25,9 @@ pub struct PendingWindow {
     /// How many columns the batches have: the relation's columns before these, then the
     /// three window columns, which exist only in [`Rel::columns`] until materialized.
     pub base_columns: usize,
+    /// Windows over a `PROCTIME()` attribute: rows belong to the window of the wall clock
+    /// when they arrive, and windows fire by the wall clock.
+    pub processing_time: bool,
 }
 
 /// Where the window bounds of a windowed result are (after a window aggregation), so a
@@ -163,25 +166,43 @@ pub fn field_names(columns: &[Column]) -> Vec<String> {
 
 /// The Arrow schema of batches with these columns.
 pub fn schema_of(columns: &[Column]) -> SchemaRef {
+    schema_with_op(columns, false)
+}
+
+/// The name of the trailing column of an updating stream's batches: the kind of each row
+/// as a [`crate::sql::RowKind`] code (Int8: 0 `+I`, 1 `-U`, 2 `+U`, 3 `-D`).
+pub const OP_COLUMN: &str = "$op";
+
+/// The Arrow schema of batches with these columns, plus the [`OP_COLUMN`] when `updating`.
+pub fn schema_with_op(columns: &[Column], updating: bool) -> SchemaRef {
     let names = field_names(columns);
-    Arc::new(Schema::new(
-        columns
-            .iter()
-            .zip(&names)
-            .map(|(c, n)| Field::new(n, c.ty.arrow(), true))
-            .collect::<Vec<_>>(),
-    ))
+    let mut fields: Vec<Field> = columns
+        .iter()
+        .zip(&names)
+        .map(|(c, n)| Field::new(n, c.ty.arrow(), true))
+        .collect();
+    if updating {
+        fields.push(Field::new(
+            OP_COLUMN,
+            arrow::datatypes::DataType::Int8,
+            false,
+        ));
+    }
+    Arc::new(Schema::new(fields))
 }
 
 /// Flink's `Calc`: an optional filter, then a projection, evaluated a batch at a time.
+/// Over an updating stream the row kinds (the last column) pass through unchanged.
 #[derive(Debug, Clone)]
 pub struct Calc {
     /// Rows where this is true are kept.
     pub filter: Option<TypedExpr>,
     /// The output columns.
     pub exprs: Vec<TypedExpr>,
-    /// The output schema.
+    /// The output schema (with the [`OP_COLUMN`] last when `keep_op`).
     pub schema: SchemaRef,
+    /// Whether the input's last column is the [`OP_COLUMN`], carried to the output.
+    pub keep_op: bool,
 }
 
 impl Calc {
@@ -212,11 +233,18 @@ impl Calc {
             }
             None => batch,
         };
-        let columns: Vec<ArrayRef> = self
+        let mut columns: Vec<ArrayRef> = self
             .exprs
             .iter()
             .map(|e| e.evaluate(&batch))
             .collect::<Result<_>>()?;
+        if self.keep_op {
+            let last = batch
+                .num_columns()
+                .checked_sub(1)
+                .ok_or_else(|| Error::Internal("updating batch without its row kinds".into()))?;
+            columns.push(batch.column(last).clone());
+        }
         let options =
             arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
         Ok(RecordBatch::try_new_with_options(
@@ -296,7 +324,8 @@ fn calc_inner(
     let op = Arc::new(Calc {
         filter,
         exprs,
-        schema: schema_of(&columns),
+        schema: schema_with_op(&columns, rel.updating),
+        keep_op: rel.updating,
     });
     let stream = rel.stream.map_batches(move |b| op.apply(b)).name("Calc");
     Rel {

@@ -121,11 +121,13 @@ pub(crate) fn plan_tvf(planner: &mut Planner<'_>, expr: &Expr) -> Result<Rel> {
             format!("Column '{time_name}' not found in table '{table}'"),
         ));
     };
-    if !rel.columns[time].rowtime {
+    let processing_time = rel.columns[time].proctime && !rel.columns[time].rowtime;
+    if !rel.columns[time].rowtime && !processing_time {
         return Err(sql_error(
             loc(expr),
             format!(
-                "the DESCRIPTOR column '{time_name}' must be a time attribute (a column with a WATERMARK)"
+                "the DESCRIPTOR column '{time_name}' must be a time attribute (a column with a \
+                 WATERMARK, or PROCTIME())"
             ),
         ));
     }
@@ -153,6 +155,7 @@ pub(crate) fn plan_tvf(planner: &mut Planner<'_>, expr: &Expr) -> Result<Rel> {
             assigner,
             time,
             base_columns,
+            processing_time,
         }),
         windowed: None,
         plan,

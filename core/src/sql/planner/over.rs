@@ -1,0 +1,292 @@
+//! OVER aggregations: `SUM(x) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 2 PRECEDING AND
+//! CURRENT ROW)` and the `RANGE` forms, as Flink runs them: ordered by an event-time
+//! attribute, one output row per input row, emitted once the watermark passes the row's
+//! time. Every OVER call of one `SELECT` must share its window (as Flink requires).
+//!
+//! ```text
+//!  FROM + WHERE ─▶ Calc [columns..., aggregate inputs $in, partition keys $p]
+//!     ─▶ key_by($p) ─▶ OverAggregate ─▶ [..., $o0, $o1, ...] ─▶ SELECT list (OVER calls
+//!        replaced by their $o columns)
+//! ```
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{self, Expr, Ident, SelectItem};
+use sqlparser::tokenizer::Location;
+
+use super::aggregate::agg_call;
+use super::rel::{calc, Rel};
+use super::{identity, loc, PlanNode, Planner};
+use crate::error::Result;
+use crate::operator::factory;
+use crate::operator::over::{OverAggregate, OverCall, OverFrame};
+use crate::sql::dialect::sql_error;
+use crate::sql::expr::{compile, interval_millis};
+use crate::sql::types::{Column, SqlType};
+use millstream_kernels::agg::output_type;
+
+/// The OVER calls of a select list: their text, where they are, and their window.
+fn over_calls(items: &[SelectItem]) -> Vec<(String, Location, ast::Function)> {
+    let mut out: Vec<(String, Location, ast::Function)> = Vec::new();
+    for item in items {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            let _ = ast::visit_expressions(e, |x| {
+                if let Expr::Function(f) = x {
+                    if f.over.is_some() && !out.iter().any(|(t, _, _)| *t == f.to_string()) {
+                        out.push((f.to_string(), loc(x), f.clone()));
+                    }
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+    }
+    out
+}
+
+/// Whether the select list has an OVER call.
+pub(super) fn has_over(items: &[SelectItem]) -> bool {
+    !over_calls(items).is_empty()
+}
+
+/// The frame of a window spec (Flink's default: `RANGE UNBOUNDED PRECEDING`).
+fn frame_of(spec: &ast::WindowSpec, at: Location) -> Result<OverFrame> {
+    let Some(frame) = &spec.window_frame else {
+        return Ok(OverFrame::Range { preceding_ms: None });
+    };
+    if !matches!(
+        frame.end_bound,
+        None | Some(ast::WindowFrameBound::CurrentRow)
+    ) {
+        return Err(sql_error(
+            at,
+            "OVER windows must end at CURRENT ROW (Flink supports no FOLLOWING bound)",
+        ));
+    }
+    let preceding = match &frame.start_bound {
+        ast::WindowFrameBound::Preceding(p) => p.as_deref(),
+        ast::WindowFrameBound::CurrentRow => {
+            return Ok(match frame.units {
+                ast::WindowFrameUnits::Rows => OverFrame::Rows { preceding: Some(0) },
+                _ => OverFrame::Range {
+                    preceding_ms: Some(0),
+                },
+            })
+        }
+        ast::WindowFrameBound::Following(_) => {
+            return Err(sql_error(
+                at,
+                "an OVER window cannot start after the current row",
+            ))
+        }
+    };
+    Ok(match frame.units {
+        ast::WindowFrameUnits::Rows => OverFrame::Rows {
+            preceding: match preceding {
+                None => None,
+                Some(Expr::Value(v)) => match &v.value {
+                    ast::Value::Number(n, _) => Some(n.parse::<u64>().map_err(|_| {
+                        sql_error(at, format!("ROWS {n} PRECEDING: not a row count"))
+                    })?),
+                    _ => return Err(sql_error(at, "ROWS n PRECEDING needs a number")),
+                },
+                Some(_) => return Err(sql_error(at, "ROWS n PRECEDING needs a number")),
+            },
+        },
+        ast::WindowFrameUnits::Range => OverFrame::Range {
+            preceding_ms: preceding.map(interval_millis).transpose()?,
+        },
+        ast::WindowFrameUnits::Groups => {
+            return Err(sql_error(at, "GROUPS frames are not supported by Flink"))
+        }
+    })
+}
+
+/// Plan the select list of `select`, which has OVER calls, over `rel`.
+pub(super) fn plan(planner: &mut Planner<'_>, rel: Rel, select: &ast::Select) -> Result<Rel> {
+    let calls = over_calls(&select.projection);
+    let Some((_, at, first)) = calls.first().cloned() else {
+        return planner.project(rel, &select.projection);
+    };
+    let spec = match &first.over {
+        Some(ast::WindowType::WindowSpec(s)) => s.clone(),
+        _ => {
+            return Err(sql_error(
+                at,
+                "named windows (OVER w) are not supported yet",
+            ))
+        }
+    };
+    for (_, at, f) in &calls {
+        let same = matches!(&f.over, Some(ast::WindowType::WindowSpec(s)) if *s == spec);
+        if !same {
+            return Err(sql_error(
+                *at,
+                "all OVER aggregations of one SELECT must use the same window",
+            ));
+        }
+        if f.name.to_string().eq_ignore_ascii_case("ROW_NUMBER") {
+            return Err(sql_error(
+                *at,
+                "ROW_NUMBER() is supported for Top-N and deduplication: filter its result \
+                 (WHERE rn <= N) in an outer query",
+            ));
+        }
+    }
+    let scope = rel.scope();
+    let [order] = spec.order_by.as_slice() else {
+        return Err(sql_error(
+            at,
+            "an OVER window must be ordered by exactly one time attribute",
+        ));
+    };
+    let time = compile(&order.expr, &scope)?
+        .as_column()
+        .filter(|&i| rel.columns[i].rowtime)
+        .ok_or_else(|| {
+            sql_error(
+                loc(&order.expr),
+                "OVER windows must be ordered by an event-time attribute (a column with a \
+                 WATERMARK); processing-time OVER windows are not supported yet",
+            )
+        })?;
+    if order.options.asc == Some(false) {
+        return Err(sql_error(
+            loc(&order.expr),
+            "OVER windows must be ordered by time ascending",
+        ));
+    }
+    let frame = frame_of(&spec, at)?;
+
+    // Pre-Calc: every column, then the aggregate inputs, then the partition keys.
+    let n = rel.columns.len();
+    let mut exprs = identity(&rel.columns);
+    let mut cols = rel.columns.clone();
+    let mut over = Vec::new();
+    let mut out_types = Vec::new();
+    for (i, (text, at, f)) in calls.iter().enumerate() {
+        let mut plain = f.clone();
+        plain.over = None;
+        let call = agg_call(&plain, &Expr::Function(plain.clone()))?;
+        if call.distinct {
+            return Err(sql_error(
+                *at,
+                "DISTINCT in an OVER aggregation is not supported yet",
+            ));
+        }
+        let input = match &call.arg {
+            Some(arg) => {
+                let t = compile(arg, &scope)?;
+                let ty = output_type(call.kind, Some(&t.ty().arrow()))
+                    .map_err(|e| sql_error(*at, format!("{text}: {e}")))?;
+                out_types.push(SqlType::from_arrow(&ty)?);
+                cols.push(Column::new(format!("$in{i}"), t.ty()));
+                exprs.push(t);
+                Some(exprs.len() - 1)
+            }
+            None => {
+                out_types.push(SqlType::BigInt);
+                None
+            }
+        };
+        over.push(OverCall {
+            kind: call.kind,
+            input,
+            name: format!("$o{i}"),
+        });
+    }
+    let mut partition = Vec::new();
+    for (i, p) in spec.partition_by.iter().enumerate() {
+        let t = compile(p, &scope)?;
+        cols.push(Column::new(format!("$p{i}"), t.ty()));
+        exprs.push(t);
+        partition.push(exprs.len() - 1);
+    }
+    let pre = calc(rel, None, exprs, cols.clone());
+    let names = pre.field_names();
+    let keys: Vec<String> = partition.iter().map(|&i| names[i].clone()).collect();
+    let text = format!(
+        "OverAggregate(partitionBy=[{}], orderBy=[{}], window=[{}], select=[{}])",
+        spec.partition_by
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        order,
+        match frame {
+            OverFrame::Rows { preceding: None } => "ROWS UNBOUNDED PRECEDING".to_string(),
+            OverFrame::Rows { preceding: Some(n) } => format!("ROWS {n} PRECEDING"),
+            OverFrame::Range { preceding_ms: None } => "RANGE UNBOUNDED PRECEDING".to_string(),
+            OverFrame::Range {
+                preceding_ms: Some(ms),
+            } => format!("RANGE {ms} ms PRECEDING"),
+        },
+        calls
+            .iter()
+            .map(|(t, _, _)| t.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let stream = pre.stream.key_by(keys).then_keyed(
+        "OverAggregate",
+        factory(move |_| OverAggregate::new(partition.clone(), time, frame, over.clone())),
+    );
+    let mut out_cols = cols;
+    for (i, ty) in out_types.into_iter().enumerate() {
+        out_cols.push(Column::new(format!("$o{i}"), ty));
+    }
+    let over_rel = Rel {
+        stream,
+        columns: out_cols,
+        window: None,
+        windowed: None,
+        updating: false,
+        plan: PlanNode::new(text, vec![pre.plan]),
+    }
+    .sync_time();
+    debug_assert!(over_rel.columns.len() >= n);
+
+    // The select list with every OVER call replaced by its column.
+    let items: Vec<SelectItem> = select
+        .projection
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let rewrite = |e: &Expr| {
+                let mut e = e.clone();
+                let _ = ast::visit_expressions_mut(&mut e, |x| {
+                    if let Expr::Function(f) = x {
+                        if let Some(j) = calls.iter().position(|(t, _, _)| *t == f.to_string()) {
+                            *x = Expr::Identifier(Ident::new(format!("$o{j}")));
+                        }
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+                e
+            };
+            match item {
+                SelectItem::UnnamedExpr(e) => SelectItem::ExprWithAlias {
+                    expr: rewrite(e),
+                    alias: Ident::new(super::output_name(e, i)),
+                },
+                SelectItem::ExprWithAlias { expr, alias } => SelectItem::ExprWithAlias {
+                    expr: rewrite(expr),
+                    alias: alias.clone(),
+                },
+                other => other.clone(),
+            }
+        })
+        .collect();
+    // `*` must not show the helper columns.
+    if items.iter().any(|i| {
+        matches!(
+            i,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
+        return Err(sql_error(
+            at,
+            "SELECT * with OVER aggregations is not supported yet; list the columns",
+        ));
+    }
+    planner.project(over_rel, &items)
+}
