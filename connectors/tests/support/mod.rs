@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses some of them
 
+pub mod restore;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;

@@ -27,6 +27,7 @@ pub mod testing;
 pub use config::{CheckpointConfig, CheckpointMode, RestartStrategy, RestoreFrom};
 pub use manifest::{Manifest, SnapshotKind};
 pub use state::{
-    filter_key_groups, key_groups_of, OperatorState, StateFiles, StateTable, KEY_GROUP_COLUMN,
+    filter_key_groups, key_groups_of, split_key_groups, OperatorState, StateFiles, StateTable,
+    KEY_GROUP_COLUMN,
 };
 pub use storage::{CheckpointStore, LoadedCheckpoint, SubtaskSnapshot, WriteStats};

@@ -245,6 +245,36 @@ pub fn filter_key_groups(table: &StateTable, range: KeyGroupRange) -> Result<Vec
     Ok(out)
 }
 
+/// [`filter_key_groups`], with each kept batch split into its key groups and the rows
+/// without the key group column: what a keyed operator's `restore` loads.
+///
+/// # Errors
+/// The table has no key group column.
+pub fn split_key_groups(
+    table: &StateTable,
+    range: KeyGroupRange,
+) -> Result<Vec<(Vec<u32>, RecordBatch)>> {
+    filter_key_groups(table, range)?
+        .into_iter()
+        .map(|b| {
+            let key_groups = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<UInt32Array>()
+                .ok_or_else(|| {
+                    Error::Internal(format!(
+                        "state table '{}' has no {KEY_GROUP_COLUMN} column",
+                        table.name
+                    ))
+                })?
+                .values()
+                .to_vec();
+            let rows = b.project(&(1..b.num_columns()).collect::<Vec<_>>())?;
+            Ok((key_groups, rows))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +299,14 @@ mod tests {
             expect_lo
         );
         assert_eq!(t.data_batches().unwrap()[0].num_columns(), 1);
+        let split = split_key_groups(t, KeyGroupRange::new(0, 64)).unwrap();
+        assert_eq!(split.len(), lo.len());
+        for ((kgs, rows), b) in split.iter().zip(&lo) {
+            assert!(kgs.iter().all(|&g| g < 64));
+            assert_eq!(kgs.len(), rows.num_rows());
+            assert_eq!(rows.num_columns(), 1);
+            assert_eq!(rows.column(0), b.column(1));
+        }
     }
 
     #[test]

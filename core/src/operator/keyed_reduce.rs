@@ -48,7 +48,7 @@ use serde::Serialize;
 use super::process::{ensure_backend, KeyEncoder, BACKEND_STATE};
 use super::{OpContext, Operator, Output};
 use crate::batch::column_index;
-use crate::checkpoint::{filter_key_groups, key_groups_of, OperatorState};
+use crate::checkpoint::{key_groups_of, split_key_groups, OperatorState};
 use crate::error::{Error, Result};
 use crate::state::keyed::{decode, encode};
 use crate::state::StateBackend;
@@ -438,17 +438,8 @@ impl Operator for KeyedAggregate {
         let Some(table) = state.table(GROUP_STATE) else {
             return Ok(());
         };
-        for b in filter_key_groups(table, ctx.key_group_range())? {
-            let kgs = b
-                .column(0)
-                .as_any()
-                .downcast_ref::<UInt32Array>()
-                .ok_or_else(|| Error::Internal("keyed aggregate: malformed state".into()))?
-                .values()
-                .to_vec();
-            let rows = b.project(&(1..b.num_columns()).collect::<Vec<_>>())?;
-            self.restored.push((kgs, rows));
-        }
+        self.restored
+            .extend(split_key_groups(table, ctx.key_group_range())?);
         self.load_restored()
     }
 

@@ -60,7 +60,7 @@ use millstream_kernels::group::GroupIndexer;
 
 use self::acc::{Acc, Rows};
 use super::{OpContext, Operator, Output};
-use crate::checkpoint::{filter_key_groups, OperatorState};
+use crate::checkpoint::{split_key_groups, OperatorState};
 use crate::error::{Error, Location, Result};
 
 /// Name of the changelog column of an updating stream (last column, `Int8`).
@@ -591,14 +591,7 @@ impl Operator for GroupAggregate {
                     table.name
                 )));
             }
-            for b in filter_key_groups(table, ctx.key_group_range())? {
-                let key_groups = b
-                    .column(0)
-                    .as_primitive_opt::<arrow::datatypes::UInt32Type>()
-                    .ok_or_else(|| Error::Internal("group aggregate: malformed state".into()))?
-                    .values()
-                    .to_vec();
-                let rows = b.project(&(1..b.num_columns()).collect::<Vec<_>>())?;
+            for (key_groups, rows) in split_key_groups(table, ctx.key_group_range())? {
                 self.restored.push(Restored {
                     table: table.name.clone(),
                     key_groups,

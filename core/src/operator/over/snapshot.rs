@@ -22,7 +22,7 @@ use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use super::{Bound, OverAggregate, OverFrame, Pending};
-use crate::checkpoint::{filter_key_groups, key_groups_of, OperatorState};
+use crate::checkpoint::{key_groups_of, split_key_groups, OperatorState};
 use crate::error::{Error, Location, Result};
 use crate::operator::OpContext;
 use crate::state::KeyGroupRange;
@@ -74,10 +74,10 @@ fn owned(state: &OperatorState, name: &str, range: KeyGroupRange) -> Result<Vec<
     if !table.keyed {
         return Err(bad_state(name, "expected a keyed table"));
     }
-    filter_key_groups(table, range)?
-        .iter()
-        .map(|b| Ok(b.project(&(1..b.num_columns()).collect::<Vec<_>>())?))
-        .collect()
+    Ok(split_key_groups(table, range)?
+        .into_iter()
+        .map(|(_, rows)| rows)
+        .collect())
 }
 
 fn schema_bytes(schema: &Schema) -> Result<Vec<u8>> {
