@@ -1,0 +1,1 @@
+WITH w AS (SELECT a, b FROM t WHERE a > 0) SELECT b, COUNT(*) FROM w GROUP BY b

@@ -1,0 +1,1 @@
+SELECT b, COUNT(*), SUM(a), MAX(c) FROM t GROUP BY b HAVING COUNT(*) > 1

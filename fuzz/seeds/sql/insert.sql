@@ -1,0 +1,1 @@
+INSERT INTO sink_append SELECT a, b, c, ts FROM t

@@ -1,0 +1,7 @@
+SELECT
+    auction,
+    bidder,
+    0.908 * price as price,
+    date_time,
+    extra
+FROM bid

@@ -1,0 +1,28 @@
+-- Nexmark q20: expand bid with auction (regular inner join, category 10).
+CREATE TABLE nexmark_q20 (
+    auction  BIGINT,
+    bidder  BIGINT,
+    price  BIGINT,
+    channel  VARCHAR,
+    url  VARCHAR,
+    bid_dateTime  TIMESTAMP(3),
+    bid_extra  VARCHAR,
+
+    itemName  VARCHAR,
+    description  VARCHAR,
+    initialBid  BIGINT,
+    reserve  BIGINT,
+    auction_dateTime  TIMESTAMP(3),
+    expires  TIMESTAMP(3),
+    seller  BIGINT,
+    category  BIGINT,
+    auction_extra  VARCHAR
+) WITH ('connector' = 'fuzz-updates');
+
+INSERT INTO nexmark_q20
+SELECT
+    auction, bidder, price, channel, url, B.date_time, B.extra,
+    itemName, description, initialBid, reserve, A.date_time, expires, seller, category, A.extra
+FROM
+    bid AS B INNER JOIN auction AS A on B.auction = A.id
+WHERE A.category = 10;

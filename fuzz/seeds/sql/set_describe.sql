@@ -1,0 +1,2 @@
+SET 'parallelism.default' = '3';
+DESCRIBE u;

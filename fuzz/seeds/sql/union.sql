@@ -1,0 +1,1 @@
+SELECT a, b FROM t UNION ALL SELECT a, b FROM tb
