@@ -10,6 +10,8 @@
 //! - **one integer-like key** (`Int*`, `UInt*`, `Date*`, `Time*`, `Duration`,
 //!   `Timestamp`): a hash table of `(key, id)` pairs, the key widened to `i64`;
 //!   the distinct keys are kept in a `Vec<i64>`;
+//! - **two integer-like keys** ([`pair`]): `(i64, i64)` and a null mask inline in
+//!   the table;
 //! - **anything else** (composite keys, strings, floats, decimals): the keys
 //!   are encoded with [`arrow::row`] into comparable byte rows, kept in one
 //!   [`Rows`]; the table holds `(hash, id)` pairs and collisions are resolved by
@@ -65,6 +67,7 @@ pub struct GroupIndexer {
 #[derive(Debug)]
 enum Inner {
     Int(IntGroups),
+    Pair(pair::PairGroups),
     Rows(RowGroups),
 }
 
@@ -112,6 +115,7 @@ impl GroupIndexer {
         }
         let inner = match key_types {
             [t] if is_int_key(t) => Inner::Int(IntGroups::default()),
+            [a, b] if is_int_key(a) && is_int_key(b) => Inner::Pair(pair::PairGroups::default()),
             _ => {
                 let fields: Vec<SortField> = key_types
                     .iter()
@@ -153,7 +157,7 @@ impl GroupIndexer {
     /// [`intern`](Self::intern) reusing row hashes already computed by
     /// [`hash_columns`] over the same `keys` (e.g. for partitioning), which
     /// saves hashing twice on the general path. Other hashes give wrong
-    /// groups. The single-integer path ignores them: it hashes with a cheaper
+    /// groups. The integer paths ignore them: it hashes with a cheaper
     /// function than reading them back costs.
     ///
     /// # Errors
@@ -184,6 +188,10 @@ impl GroupIndexer {
                 groups.intern(&keys[0], group_ids);
                 Ok(())
             }
+            Inner::Pair(groups) => {
+                groups.intern(keys, group_ids);
+                Ok(())
+            }
             Inner::Rows(groups) => {
                 let hashes = match hashes {
                     Some(h) => h,
@@ -201,6 +209,7 @@ impl GroupIndexer {
     pub fn num_groups(&self) -> usize {
         match &self.inner {
             Inner::Int(groups) => groups.keys.len(),
+            Inner::Pair(groups) => groups.num_groups(),
             Inner::Rows(groups) => groups.rows.num_rows(),
         }
     }
@@ -212,6 +221,7 @@ impl GroupIndexer {
     pub fn emit_keys(&self) -> Result<Vec<ArrayRef>> {
         match &self.inner {
             Inner::Int(groups) => Ok(vec![groups.emit(&self.key_types[0])]),
+            Inner::Pair(groups) => Ok(groups.emit(&self.key_types)),
             Inner::Rows(groups) => Ok(groups.converter.convert_rows(groups.rows.iter())?),
         }
     }
@@ -222,6 +232,7 @@ impl GroupIndexer {
             Inner::Int(groups) => {
                 groups.table.allocation_size() + groups.keys.capacity() * size_of::<i64>()
             }
+            Inner::Pair(groups) => groups.size_bytes(),
             Inner::Rows(groups) => {
                 groups.table.allocation_size() + groups.rows.size() + groups.converter.size()
             }
@@ -237,6 +248,7 @@ impl GroupIndexer {
                 groups.keys.clear();
                 groups.null_group = None;
             }
+            Inner::Pair(groups) => groups.clear(),
             Inner::Rows(groups) => {
                 groups.table.clear();
                 groups.rows.clear();
@@ -447,5 +459,6 @@ fn normalise_floats(array: &ArrayRef) -> ArrayRef {
     }
 }
 
+mod pair;
 #[cfg(test)]
 mod tests;

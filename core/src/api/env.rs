@@ -26,7 +26,13 @@ pub(crate) struct Inner {
     pub(crate) graph: JobGraph,
     pub(crate) config: JobConfig,
     names: HashMap<String, usize>,
+    /// Streams built under a reuse key ([`StreamExecutionEnvironment::reuse`]), kept as
+    /// their parts: a whole `DataStream` holds the environment and would make a cycle.
+    reused: HashMap<String, StreamParts>,
 }
+
+/// A [`DataStream`] without its environment handle.
+type StreamParts = (NodeId, usize, Option<String>, Partitioning);
 
 /// Where a job is defined and run (Flink's `StreamExecutionEnvironment`).
 ///
@@ -67,6 +73,7 @@ impl StreamExecutionEnvironment {
                 graph: JobGraph::default(),
                 config,
                 names: HashMap::new(),
+                reused: HashMap::new(),
             })),
         }
     }
@@ -225,6 +232,29 @@ impl StreamExecutionEnvironment {
             format!("{name}-{n}")
         };
         inner.graph.add(unique, kind, inputs)
+    }
+
+    /// The stream built for `key` before, or `build`'s, remembered under `key`: the SQL
+    /// planner's sub-plan reuse (Flink's `table.optimizer.reuse-sub-plan-enabled`), so that
+    /// a table read twice in one job is read once and an aggregation written twice runs
+    /// once, its output going to both consumers. `key` must name the transformation and
+    /// its input completely (see [`DataStream::reuse_key`]).
+    pub(crate) fn reuse(&self, key: String, build: impl FnOnce() -> DataStream) -> DataStream {
+        let found = self.inner.borrow().reused.get(&key).cloned();
+        if let Some((node, port, time_column, partitioning)) = found {
+            let mut s = DataStream::new(self.clone(), node, port, time_column);
+            s.partitioning = partitioning;
+            return s;
+        }
+        let s = build();
+        let parts = (
+            s.node,
+            s.port,
+            s.time_column.clone(),
+            s.partitioning.clone(),
+        );
+        self.inner.borrow_mut().reused.insert(key, parts);
+        s
     }
 
     pub(crate) fn add_operator(&self, name: &str, f: OperatorFactory, inputs: Vec<Edge>) -> NodeId {

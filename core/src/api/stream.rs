@@ -47,6 +47,15 @@ impl DataStream {
         }
     }
 
+    /// A key for [`StreamExecutionEnvironment::reuse`]: this stream's identity and `what`,
+    /// the full description of a transformation applied to it.
+    pub(crate) fn reuse_key(&self, what: &str) -> String {
+        format!(
+            "{}:{}:{:?}|{what}",
+            self.node.0, self.port, self.partitioning
+        )
+    }
+
     /// Add a one-input operator after this stream.
     pub(crate) fn then(
         &self,

@@ -223,3 +223,56 @@ proptest! {
         prop_assert_eq!(emitted[1].as_string::<i32>(), &want_strs);
     }
 }
+
+#[test]
+fn int_pairs_take_the_pair_path_and_round_trip() {
+    let a: ArrayRef = Arc::new(UInt32Array::from(vec![
+        Some(u32::MAX),
+        None,
+        Some(u32::MAX),
+        Some(0),
+    ]));
+    let b: ArrayRef = Arc::new(
+        TimestampMillisecondArray::from(vec![Some(-1), Some(-1), Some(-1), None])
+            .with_timezone("+02:00"),
+    );
+    let mut g = GroupIndexer::new(&[a.data_type().clone(), b.data_type().clone()]).unwrap();
+    assert!(matches!(g.inner, Inner::Pair(_)));
+    let mut ids = Vec::new();
+    g.intern(&[a.clone(), b.clone()], &mut ids).unwrap();
+    assert_eq!(ids, vec![0, 1, 0, 2]);
+    let out = g.emit_keys().unwrap();
+    let rows = UInt32Array::from(vec![0, 1, 3]);
+    assert_eq!(&out[0], &arrow::compute::take(&a, &rows, None).unwrap());
+    assert_eq!(&out[1], &arrow::compute::take(&b, &rows, None).unwrap());
+    assert!(g.size_bytes() > 0);
+    g.clear();
+    assert_eq!(g.num_groups(), 0);
+}
+
+proptest! {
+    #[test]
+    fn int_pairs_match_oracle(
+        keys in proptest::collection::vec(
+            (proptest::option::of(0u32..4), proptest::option::of(-3i64..3)),
+            0..300,
+        ),
+        cuts in proptest::collection::vec(any::<usize>(), 0..6),
+    ) {
+        let a: ArrayRef = Arc::new(keys.iter().map(|k| k.0).collect::<UInt32Array>());
+        let b: ArrayRef = Arc::new(keys.iter().map(|k| k.1).collect::<Int64Array>());
+        let batches: Vec<Vec<ArrayRef>> = ranges(keys.len(), &cuts)
+            .into_iter()
+            .map(|(o, l)| vec![a.slice(o, l), b.slice(o, l)])
+            .collect();
+        let mut g = GroupIndexer::new(&[DataType::UInt32, DataType::Int64]).unwrap();
+        let ids = intern_all(&mut g, &batches);
+        let (expected, distinct) = oracle(&keys);
+        prop_assert_eq!(ids, expected);
+        let emitted = g.emit_keys().unwrap();
+        let want_a: UInt32Array = distinct.iter().map(|k| k.0).collect();
+        let want_b: Int64Array = distinct.iter().map(|k| k.1).collect();
+        prop_assert_eq!(emitted[0].as_primitive::<UInt32Type>(), &want_a);
+        prop_assert_eq!(emitted[1].as_primitive::<Int64Type>(), &want_b);
+    }
+}

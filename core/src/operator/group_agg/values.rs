@@ -557,15 +557,35 @@ struct Distinct {
 }
 
 impl Distinct {
-    /// Intern the pairs of `groups` and `values`, growing the per-pair and per-group slots.
+    /// Intern the pairs of `groups` and the non-null `values` (null rows, such as the rows a
+    /// `FILTER` folded into `CASE WHEN` leaves out, never count and get no pair: their slot
+    /// in `pair_ids` is `u32::MAX`), growing the per-pair and per-group slots.
     fn intern(&mut self, groups: &[u32], values: &ArrayRef, num_groups: usize) -> Result<()> {
         let key = if self.key_type == self.value_type {
             values.clone()
         } else {
             cast(values.as_ref(), &self.key_type)?
         };
-        let group_col: ArrayRef = Arc::new(UInt32Array::from(groups.to_vec()));
-        self.pairs.intern(&[group_col, key], &mut self.pair_ids)?;
+        match values.logical_nulls().filter(|n| n.null_count() > 0) {
+            None => {
+                let group_col: ArrayRef = Arc::new(UInt32Array::from(groups.to_vec()));
+                self.pairs.intern(&[group_col, key], &mut self.pair_ids)?;
+            }
+            Some(nulls) => {
+                let valid: Vec<u32> = nulls.valid_indices().map(|i| i as u32).collect();
+                let group_col: ArrayRef = Arc::new(UInt32Array::from_iter_values(
+                    valid.iter().map(|&i| groups[i as usize]),
+                ));
+                let key = take(key.as_ref(), &UInt32Array::from(valid.clone()), None)?;
+                let mut ids = Vec::with_capacity(valid.len());
+                self.pairs.intern(&[group_col, key], &mut ids)?;
+                self.pair_ids.clear();
+                self.pair_ids.resize(groups.len(), u32::MAX);
+                for (&row, id) in valid.iter().zip(ids) {
+                    self.pair_ids[row as usize] = id;
+                }
+            }
+        }
         let n = self.pairs.num_groups();
         if self.counts.len() < n {
             self.counts.resize(n, 0);

@@ -185,15 +185,21 @@ pub(crate) fn plan(
     // The window aggregate.
     let names = pre.field_names();
     let keys: Vec<String> = names[..key_exprs.len()].to_vec();
-    let mut windowed = if keys.is_empty() {
-        pre.stream.window_all(assigner)
-    } else {
-        pre.stream.key_by(keys.clone()).window(assigner)
-    };
-    if processing_time {
-        windowed = windowed.processing_time();
-    }
-    let stream = windowed.aggregate(agg_specs.clone());
+    // The same aggregation of the same stream runs once (sub-plan reuse, as in q5).
+    let key = pre.stream.reuse_key(&format!(
+        "window_aggregate {keys:?} {assigner:?} {processing_time} {agg_specs:?}"
+    ));
+    let stream = pre.stream.env.clone().reuse(key, || {
+        let mut windowed = if keys.is_empty() {
+            pre.stream.window_all(assigner)
+        } else {
+            pre.stream.key_by(keys.clone()).window(assigner)
+        };
+        if processing_time {
+            windowed = windowed.processing_time();
+        }
+        windowed.aggregate(agg_specs.clone())
+    });
     let mut out_cols: Vec<Column> = pre_cols[..key_exprs.len()].to_vec();
     let win_qualifier = rel.columns.get(base_len).and_then(|c| c.qualifier.clone());
     let cascade = matches!(window, Window::Cascade(_));

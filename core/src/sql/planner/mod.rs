@@ -556,12 +556,15 @@ impl<'a> Planner<'a> {
         for c in &mut columns {
             c.rowtime = c.rowtime && strategy.is_some();
         }
-        let stream = self.env.from_source(source, strategy);
         let text = format!(
             "TableSourceScan(table=[{}], fields=[{}])",
             def.name,
             names.join(", ")
         );
+        // A table read twice by one job with the same fields is read once (source reuse).
+        let key = format!("{text} {def:?}");
+        let env = self.env.clone();
+        let stream = env.reuse(key, || env.from_source(source, strategy));
         let mut rel = Rel {
             stream,
             columns,

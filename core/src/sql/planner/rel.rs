@@ -332,7 +332,10 @@ fn calc_inner(
         schema: schema_with_op(&columns, rel.updating),
         keep_op: rel.updating,
     });
-    let stream = rel.stream.map_batches(move |b| op.apply(b)).name("Calc");
+    // The same Calc over the same stream is built once (sub-plan reuse).
+    let key = rel.stream.reuse_key(&format!("{text} {:?}", op.schema));
+    let env = rel.stream.env.clone();
+    let stream = env.reuse(key, || rel.stream.map_batches(move |b| op.apply(b)).name("Calc"));
     Rel {
         stream,
         columns,
