@@ -383,3 +383,28 @@ fn ts_ms(v: &str) -> i64 {
     let (h, m, s, ms) = (n(0), n(1), n(2), n(3));
     day * 86_400_000 + ((h * 60 + m) * 60 + s) * 1000 + ms
 }
+
+/// The plan of `query` (its sources registered first, then `EXPLAIN` of its `INSERT`).
+fn explain(query: &str) -> String {
+    let out = tempfile::tempdir().unwrap();
+    let script = script(query, out.path());
+    let (ddl, insert) = script.split_at(script.find("INSERT INTO").unwrap());
+    let mut env = env(2);
+    env.execute_sql(ddl).unwrap();
+    env.explain_sql(insert.trim().trim_end_matches(';')).unwrap()
+}
+
+#[test]
+fn sub_plans_are_reused_and_q7_is_an_interval_join() {
+    // q5 reads `bid` once and runs its HOP aggregation once for both sides of its join.
+    let q5 = explain("q5");
+    let physical = q5.split("Physical").nth(1).unwrap();
+    assert_eq!(physical.matches("csv(").count(), 1, "{q5}");
+    assert_eq!(physical.matches("]: window_aggregate").count(), 2, "{q5}");
+    // q7's bound on the window maxima's `window_end` keeps bids only while they can match.
+    let q7 = explain("q7");
+    assert!(q7.contains("IntervalJoin("), "{q7}");
+    assert!(q7.contains("rightTime=[date_time]"), "{q7}");
+    let physical = q7.split("Physical").nth(1).unwrap();
+    assert_eq!(physical.matches("csv(").count(), 1, "{q7}");
+}

@@ -299,6 +299,13 @@ pub struct Column {
     pub rowtime: bool,
     /// Whether it is a processing-time attribute (`PROCTIME()`).
     pub proctime: bool,
+    /// Whether it is the `window_end` of an event-time window aggregation's result (or a
+    /// bare copy of it). Not a time attribute in Flink, but no row arrives with a
+    /// `window_end` at or below the watermark (a window's rows leave before the watermark
+    /// that fired it), so an interval join may run on it, as on a rowtime: q7's join of
+    /// bids with the window maxima, bounded by `window_end`, keeps rows only while they
+    /// can match.
+    pub window_end: bool,
 }
 
 impl Column {
@@ -311,6 +318,7 @@ impl Column {
             nullable: true,
             rowtime: false,
             proctime: false,
+            window_end: false,
         }
     }
 

@@ -212,6 +212,7 @@ pub(crate) fn plan(
         let mut c = Column::new(name, SqlType::Timestamp(3));
         c.nullable = false;
         c.rowtime = i == 2;
+        c.window_end = i == 1 && !processing_time;
         c.qualifier = win_qualifier.clone();
         out_cols.push(c);
     }

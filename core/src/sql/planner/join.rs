@@ -165,6 +165,7 @@ fn outer_join(
     let l2n = l2.columns.len();
     for (i, c) in out_cols.iter_mut().enumerate() {
         c.rowtime = false;
+        c.window_end = false;
         if (i < l2n && pads_left) || (i >= l2n && pads_right) {
             c.nullable = true;
         }
@@ -183,6 +184,7 @@ fn outer_join(
         keep.push(TypedExpr::column(i, &joined.columns[i]));
         cols.push(Column {
             rowtime: false,
+            window_end: false,
             nullable: c.nullable || pads_left,
             ..c.clone()
         });
@@ -191,6 +193,7 @@ fn outer_join(
         keep.push(TypedExpr::column(l2n + i, &joined.columns[l2n + i]));
         cols.push(Column {
             rowtime: false,
+            window_end: false,
             nullable: c.nullable || pads_right,
             ..c.clone()
         });
@@ -479,20 +482,28 @@ pub(crate) fn join_on(
             )
         }
         None if bounds.is_some() => {
-            let b = bounds.unwrap_or(super::interval::TimeBounds { lower: 0, upper: 0 });
+            let b = bounds.unwrap_or(super::interval::TimeBounds {
+                lower: 0,
+                upper: 0,
+                left: 0,
+                right: nl,
+            });
+            // Each side runs on the time column its bounds name.
+            let (mut ls, mut rs) = (l2.stream.clone(), r2.stream.clone());
+            ls.time_column = Some(lnames[b.left].clone());
+            rs.time_column = Some(rnames[b.right - nl].clone());
             (
-                l2.stream.key_by(lkeys.clone()).interval_join(
-                    &r2.stream.key_by(rkeys.clone()),
-                    b.lower,
-                    b.upper,
-                ),
+                ls.key_by(lkeys.clone())
+                    .interval_join(&rs.key_by(rkeys.clone()), b.lower, b.upper),
                 format!(
                     "IntervalJoin(joinType=[InnerJoin], leftKeys=[{}], rightKeys=[{}], \
-                     rightTime - leftTime in [{}, {}] ms)",
+                     rightTime - leftTime in [{}, {}] ms, leftTime=[{}], rightTime=[{}])",
                     lkeys.join(", "),
                     rkeys.join(", "),
                     b.lower,
-                    b.upper
+                    b.upper,
+                    lnames[b.left],
+                    rnames[b.right - nl]
                 ),
             )
         }
@@ -517,6 +528,7 @@ pub(crate) fn join_on(
     }
     for c in &mut out_cols {
         c.rowtime = false;
+        c.window_end = false;
     }
     let joined = Rel {
         stream,
@@ -545,6 +557,7 @@ pub(crate) fn join_on(
     let keep_time = bounds.is_some().then(|| left.rowtime()).flatten();
     for (i, c) in cols.iter_mut().enumerate() {
         c.rowtime = Some(i) == keep_time;
+        c.window_end = false;
     }
     let mut out = calc_always(joined, filter, keep, cols);
     out.windowed = window.map(|(lw, _)| Windowed {

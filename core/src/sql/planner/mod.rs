@@ -159,6 +159,7 @@ impl<'a> Planner<'a> {
             let mut c = Column::new(a.name.clone(), ty);
             c.nullable = a.nullable || b.nullable;
             c.rowtime = a.rowtime && b.rowtime;
+            c.window_end = a.window_end && b.window_end;
             columns.push(c);
         }
         let cast_side = |rel: Rel, columns: &[Column]| -> Result<Rel> {
@@ -318,6 +319,7 @@ impl<'a> Planner<'a> {
                     if let Some(src) = t.as_column() {
                         c.rowtime = rel.columns[src].rowtime;
                         c.proctime = rel.columns[src].proctime;
+                        c.window_end = rel.columns[src].window_end;
                         c.qualifier = None;
                     }
                     c.proctime |= is_proctime_call(e);
