@@ -391,7 +391,8 @@ fn explain(query: &str) -> String {
     let (ddl, insert) = script.split_at(script.find("INSERT INTO").unwrap());
     let mut env = env(2);
     env.execute_sql(ddl).unwrap();
-    env.explain_sql(insert.trim().trim_end_matches(';')).unwrap()
+    env.explain_sql(insert.trim().trim_end_matches(';'))
+        .unwrap()
 }
 
 #[test]

@@ -243,4 +243,5 @@ slt_files! {
     strings => "strings.slt",
     time => "time.slt",
     windows => "windows.slt",
+    session => "session.slt",
 }

@@ -109,7 +109,11 @@ def flink_message(exc):
     elif causes:
         line = causes[-1]
     else:
-        line = text.strip().splitlines()[0]
+        # A Java exception without a cause comes after py4j's "An error occurred while
+        # calling ...", on a line of its own that starts with ": ".
+        lines = text.strip().splitlines()
+        thrown = [l[2:] for l in lines if l.startswith(": ")]
+        line = thrown[0] if thrown else lines[0]
     head, sep, rest = line.partition(": ")
     if sep and " " not in head:
         line = head.rsplit(".", 1)[-1] + sep + rest

@@ -9,7 +9,9 @@ use serde::Serialize;
 use super::env::edge;
 use super::{DataStream, KeyedStream};
 use crate::operator::factory;
-use crate::operator::join::{IntervalJoin, JoinType, RegularJoin, WindowJoin};
+use crate::operator::join::{
+    IntervalJoin, JoinType, RegularJoin, SemiJoinKind, SemiJoinSpec, WindowJoin,
+};
 use crate::operator::keyed_reduce::{KeyedAggregate, KeyedReduce};
 use crate::operator::process::{KeyedProcess, KeyedProcessFunction};
 use crate::operator::window::AggSpec;
@@ -180,6 +182,23 @@ impl KeyedStream {
                     None => Ok(join),
                 }
             }),
+        )
+    }
+
+    /// The rows of this stream that have (`Semi`) or lack (`Anti`) a match in `other` on the
+    /// key columns ([`SemiAntiJoin`](crate::operator::join::SemiAntiJoin), SQL `IN`/`EXISTS`
+    /// and `NOT IN`/`NOT EXISTS`), as `spec` says (updating inputs, conditions). Without
+    /// keys it runs as one subtask.
+    pub fn semi_join(&self, other: &KeyedStream, spec: SemiJoinSpec) -> DataStream {
+        let (lk, rk) = (self.keys.clone(), other.keys.clone());
+        let name = match spec.kind {
+            SemiJoinKind::Semi => "semi_join",
+            SemiJoinKind::Anti => "anti_join",
+        };
+        self.two_input(
+            other,
+            name,
+            factory(move |_| spec.build(lk.clone(), rk.clone())),
         )
     }
 }

@@ -3,7 +3,9 @@
 //! `sqlparser`'s generic dialect reads almost all of Flink's query syntax. What it lacks is
 //! added here: the `TABLE t` argument of window table functions
 //! (`TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)`) parses as a call
-//! `__TABLE(t)`, and `FILTER (WHERE ...)` after an aggregate is enabled. Statements that are
+//! `__TABLE(t)` (with `PARTITION BY k` or `PARTITION BY (k1, k2)` after it, as `SESSION`
+//! takes: `__TABLE(t, __PARTITION_BY(k1, k2))`), and `FILTER (WHERE ...)` after an
+//! aggregate is enabled. Statements that are
 //! Flink's own (`CREATE TABLE` with `WATERMARK`, `SET 'k' = 'v'`, `EXECUTE STATEMENT SET`,
 //! `DESCRIBE`) are recognized from their first tokens and parsed in [`super::ddl`] and
 //! [`super::statement`].
@@ -27,6 +29,10 @@ use crate::error::{Error, Result};
 
 /// The name the parser gives the `TABLE t` argument of a table function.
 pub const TABLE_ARG: &str = "__TABLE";
+
+/// The name the parser gives the `PARTITION BY k` / `PARTITION BY (k1, k2)` of a `TABLE t`
+/// argument: `__TABLE(t, __PARTITION_BY(k1, k2))`.
+pub const PARTITION_ARG: &str = "__PARTITION_BY";
 
 /// Flink's SQL dialect.
 #[derive(Debug, Default, Clone, Copy)]
@@ -59,14 +65,29 @@ impl Dialect for FlinkDialect {
         if parser.peek_keyword(Keyword::TABLE) {
             if let Token::Word(_) = parser.peek_nth_token(1).token {
                 parser.next_token();
-                return Some(parser.parse_object_name(false).map(|name| {
+                return Some(parser.parse_object_name(false).and_then(|name| {
                     let arg = Expr::CompoundIdentifier(
                         name.0
                             .iter()
                             .filter_map(|p| p.as_ident().cloned())
                             .collect(),
                     );
-                    call(TABLE_ARG, vec![arg])
+                    let mut args = vec![arg];
+                    if parser.parse_keywords(&[Keyword::PARTITION, Keyword::BY]) {
+                        // Flink takes column names only: one bare, or a list in parentheses.
+                        let keys = if parser.consume_token(&Token::LParen) {
+                            let keys = parser.parse_comma_separated(|p| p.parse_identifier())?;
+                            parser.expect_token(&Token::RParen)?;
+                            keys
+                        } else {
+                            vec![parser.parse_identifier()?]
+                        };
+                        args.push(call(
+                            PARTITION_ARG,
+                            keys.into_iter().map(Expr::Identifier).collect(),
+                        ));
+                    }
+                    Ok(call(TABLE_ARG, args))
                 }));
             }
         }

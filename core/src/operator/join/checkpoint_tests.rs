@@ -120,7 +120,7 @@ fn lines(items: &[OutItem]) -> Vec<String> {
 /// `MAX_PARALLELISM / 32` key groups and handed to the subtask that owns them, read old
 /// subtask by old subtask, block by block; non-keyed rows go to the same subtask when the
 /// parallelism is unchanged, to every subtask otherwise.
-fn redistribute(old: &[OperatorState], new_p: usize) -> Vec<OperatorState> {
+pub(super) fn redistribute(old: &[OperatorState], new_p: usize) -> Vec<OperatorState> {
     let block = (MAX_PARALLELISM / 32).max(1);
     let rescaled = old.len() != new_p;
     (0..new_p)
@@ -198,7 +198,7 @@ fn watermark_after(steps: &[Step]) -> i64 {
 
 /// The steps of subtask `s` of `p`: each batch cut to the rows whose key group `s` owns
 /// (hash routing); watermarks and the end go to every subtask.
-fn route(steps: &[Step], s: usize, p: usize) -> Vec<Step> {
+pub(super) fn route(steps: &[Step], s: usize, p: usize) -> Vec<Step> {
     steps
         .iter()
         .filter_map(|step| match step {

@@ -55,9 +55,37 @@ struct RowRef {
     row: u32,
 }
 
+/// The rows of one key in a bucket. On nearly unique keys (q7 joins on prices) most keys
+/// have one row: it is kept inline, so storing a row allocates nothing.
+#[derive(Debug, Clone, Default)]
+enum KeyRows {
+    #[default]
+    Empty,
+    One(RowRef),
+    Many(Vec<RowRef>),
+}
+
+impl KeyRows {
+    fn push(&mut self, r: RowRef) {
+        match self {
+            KeyRows::Empty => *self = KeyRows::One(r),
+            KeyRows::One(first) => *self = KeyRows::Many(vec![*first, r]),
+            KeyRows::Many(v) => v.push(r),
+        }
+    }
+
+    fn as_slice(&self) -> &[RowRef] {
+        match self {
+            KeyRows::Empty => &[],
+            KeyRows::One(r) => std::slice::from_ref(r),
+            KeyRows::Many(v) => v,
+        }
+    }
+}
+
 struct Bucket {
     batches: Vec<RecordBatch>,
-    index: KeyIndex<Vec<RowRef>>,
+    index: KeyIndex<KeyRows>,
     rows: usize,
     /// Key groups of the first `batches`, filled in by snapshots.
     key_groups: Vec<Vec<u32>>,
@@ -222,7 +250,7 @@ impl IntervalJoin {
                 let i = i as usize;
                 bucket
                     .index
-                    .get_or_insert_with(p.hashes[i], p.keys.row(i).data(), Vec::new)
+                    .get_or_insert_with(p.hashes[i], p.keys.row(i).data(), KeyRows::default)
                     .push(RowRef {
                         ts: p.times[i],
                         batch,
@@ -266,7 +294,7 @@ impl Operator for IntervalJoin {
                 let Some(rows) = bucket.index.get(hash, key) else {
                     continue;
                 };
-                for r in rows.iter().filter(|r| lo <= r.ts && r.ts <= hi) {
+                for r in rows.as_slice().iter().filter(|r| lo <= r.ts && r.ts <= hi) {
                     probe.push(i as u32);
                     gather.push((b, r.batch), r.row as usize, |(_, batch)| {
                         bucket.batches.get(batch as usize)

@@ -1,12 +1,13 @@
 //! Two-input equi-joins: input 0 is the left side, input 1 the right side. All are inner
 //! joins except [`RegularJoin`], which can also be a left, right or full outer join
-//! ([`JoinType`]).
+//! ([`JoinType`]), and [`SemiAntiJoin`], which emits left rows only.
 //!
 //! | operator | Flink equivalent | state | emits |
 //! |---|---|---|---|
 //! | [`WindowJoin`] | DataStream `join().where().equalTo().window(..)` | rows per window until it fires | all pairs of a window when the watermark passes its end |
 //! | [`IntervalJoin`] | DataStream `intervalJoin().between(lower, upper)` | rows per side until no future row can match | pairs as soon as both rows are present |
 //! | [`RegularJoin`] | SQL `a JOIN b ON a.k = b.k` (unbounded) | every row of both sides, forever | pairs as soon as both rows are present (insert-only); an outer join also emits unmatched rows padded with NULLs and retracts them (`-D`) when their first partner arrives (an updating stream with a trailing `$op` column) |
+//! | [`SemiAntiJoin`] | SQL `WHERE x [NOT] IN (SELECT ..)`, `[NOT] EXISTS (..)` (`StreamingSemiAntiJoinOperator`) | left rows that can still change, right rows (or only a count per key) | a left row while it has a match (semi) or none (anti); an anti join retracts (`-D`) a row when its first match arrives; left rows only, plus `$op` when updating |
 //!
 //! Shared rules:
 //! * **Output schema**: every left column, then every right column (a right column whose
@@ -35,6 +36,9 @@ mod interval;
 #[cfg(test)]
 mod outer_tests;
 mod regular;
+mod semi;
+#[cfg(test)]
+mod semi_tests;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -56,6 +60,7 @@ use hashbrown::hash_table::{Entry, HashTable};
 
 pub use interval::IntervalJoin;
 pub use regular::{JoinType, RegularJoin};
+pub use semi::{PairPredicate, SemiAntiJoin, SemiJoinKind, SemiJoinSpec};
 pub use window_join::WindowJoin;
 
 use crate::batch::column_index;
@@ -433,30 +438,54 @@ impl<'a, K: Hash + Eq + Copy> Gather<'a, K> {
 
 struct Slot<V> {
     hash: u64,
-    key: Box<[u8]>,
+    /// The key's bytes: `keys[start..start + len]` of the index.
+    start: usize,
+    len: usize,
     value: V,
 }
 
 /// A hash table from key bytes to `V`, probed with precomputed `hash_columns` hashes; a hit
-/// compares the key bytes, so equal hashes of different keys never match.
+/// compares the key bytes, so equal hashes of different keys never match. The keys' bytes
+/// live in one growing arena (a new key costs no allocation of its own: joins on nearly
+/// unique keys, such as q7's prices, insert one per row).
 pub(crate) struct KeyIndex<V> {
     table: HashTable<Slot<V>>,
-    key_bytes: usize,
+    keys: Vec<u8>,
 }
 
 impl<V> KeyIndex<V> {
     pub(crate) fn new() -> Self {
         KeyIndex {
             table: HashTable::new(),
-            key_bytes: 0,
+            keys: Vec::new(),
         }
     }
 
     /// The value of `key` (whose hash is `hash`).
     pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&V> {
+        let keys = &self.keys;
         self.table
-            .find(hash, |s| s.hash == hash && *s.key == *key)
+            .find(hash, |s| {
+                s.hash == hash && keys[s.start..s.start + s.len] == *key
+            })
             .map(|s| &s.value)
+    }
+
+    /// The value of `key` (whose hash is `hash`), to change.
+    pub(crate) fn get_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut V> {
+        let keys = &self.keys;
+        self.table
+            .find_mut(hash, |s| {
+                s.hash == hash && keys[s.start..s.start + s.len] == *key
+            })
+            .map(|s| &mut s.value)
+    }
+
+    /// Every key's bytes and value, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
+        self.table
+            .iter()
+            .map(|s| (&self.keys[s.start..s.start + s.len], &s.value))
     }
 
     /// The value of `key`, inserted with `init` if absent.
@@ -466,16 +495,17 @@ impl<V> KeyIndex<V> {
         key: &[u8],
         init: impl FnOnce() -> V,
     ) -> &mut V {
-        match self
-            .table
-            .entry(hash, |s| s.hash == hash && *s.key == *key, |s| s.hash)
-        {
+        let keys = &self.keys;
+        let found = |s: &Slot<V>| s.hash == hash && keys[s.start..s.start + s.len] == *key;
+        match self.table.entry(hash, found, |s| s.hash) {
             Entry::Occupied(o) => &mut o.into_mut().value,
             Entry::Vacant(v) => {
-                self.key_bytes += key.len();
+                let start = self.keys.len();
+                self.keys.extend_from_slice(key);
                 let slot = Slot {
                     hash,
-                    key: key.into(),
+                    start,
+                    len: key.len(),
                     value: init(),
                 };
                 &mut v.insert(slot).into_mut().value
@@ -490,6 +520,6 @@ impl<V> KeyIndex<V> {
 
     /// Heap bytes of the table and its keys (values not included).
     pub(crate) fn size_bytes(&self) -> usize {
-        self.table.allocation_size() + self.key_bytes
+        self.table.allocation_size() + self.keys.capacity()
     }
 }

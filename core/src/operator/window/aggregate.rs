@@ -14,6 +14,9 @@
 //! used as they are. Otherwise the window kernels assign (row, window) pairs, a counting sort
 //! groups rows by window and each window `take`s its rows. Keys are interned into the
 //! window's indexer (the only per-row hashing) and the accumulators update in one pass.
+//! `DISTINCT` aggregates (`COUNT(DISTINCT x)`, `SUM`, `AVG`) also intern each row's
+//! (group, value) pair in a per-window set and pass the accumulator a filter of the rows that
+//! bring a new pair (`aggregate/distinct.rs`); aggregates over the same column share the set.
 //! Complexity `O(rows × windows per row)`; no per-row allocation.
 //!
 //! On a watermark `wm`: every window with `end - 1 <= wm` that has not fired (or changed since
@@ -25,7 +28,8 @@
 //! Barriers emit nothing. A snapshot copies each open window's accumulator state once, as
 //! columns (one row per (window, key): the indexer's keys in group-id order, the
 //! accumulators' `state()` columns, fired and changed flags), in a keyed table filed by the
-//! key's key group; sessions write their retained rows (see `session.rs`). Restore interns
+//! key's key group, and the `DISTINCT` sets' pairs likewise; sessions write their retained
+//! rows (see `session.rs`). Restore interns
 //! the keys again in group-id order and merges the states back, so a restored window fires
 //! the same rows in the same order (see `aggregate/snapshot.rs`).
 
@@ -51,70 +55,13 @@ use crate::operator::{OpContext, Operator, Output};
 use crate::time::Watermark;
 use crate::window::{TimeDomain, WindowAssigner, WindowInfo, WindowSpec};
 
+mod distinct;
 mod snapshot;
+mod spec;
 
-/// One aggregate of a window aggregation: `kind(column) AS output`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AggSpec {
-    /// The aggregate function.
-    pub kind: AggKind,
-    /// The input column; `None` for [`AggKind::Count`] (`COUNT(*)`, which counts rows and
-    /// ignores any column given).
-    pub column: Option<String>,
-    /// The name of the result column.
-    pub output: String,
-}
+pub use spec::AggSpec;
 
-impl AggSpec {
-    /// `kind(column) AS output`.
-    pub fn new(kind: AggKind, column: Option<&str>, output: impl Into<String>) -> Self {
-        AggSpec {
-            kind,
-            column: column.map(str::to_string),
-            output: output.into(),
-        }
-    }
-
-    /// `COUNT(*) AS output`: rows per group.
-    pub fn count(output: impl Into<String>) -> Self {
-        Self::new(AggKind::Count, None, output)
-    }
-
-    /// `COUNT(column) AS output`: non-null values per group.
-    pub fn count_non_null(column: &str, output: impl Into<String>) -> Self {
-        Self::new(AggKind::CountNonNull, Some(column), output)
-    }
-
-    /// `SUM(column) AS output`.
-    pub fn sum(column: &str, output: impl Into<String>) -> Self {
-        Self::new(AggKind::Sum, Some(column), output)
-    }
-
-    /// `MIN(column) AS output`.
-    pub fn min(column: &str, output: impl Into<String>) -> Self {
-        Self::new(AggKind::Min, Some(column), output)
-    }
-
-    /// `MAX(column) AS output`.
-    pub fn max(column: &str, output: impl Into<String>) -> Self {
-        Self::new(AggKind::Max, Some(column), output)
-    }
-
-    /// `AVG(column) AS output` (integer inputs give a truncated integer, as in Flink SQL).
-    pub fn avg(column: &str, output: impl Into<String>) -> Self {
-        Self::new(AggKind::Avg, Some(column), output)
-    }
-
-    /// `FIRST_VALUE(column) AS output`: the first non-null value in arrival order.
-    pub fn first(column: &str, output: impl Into<String>) -> Self {
-        Self::new(AggKind::First, Some(column), output)
-    }
-
-    /// `LAST_VALUE(column) AS output`: the last non-null value in arrival order.
-    pub fn last(column: &str, output: impl Into<String>) -> Self {
-        Self::new(AggKind::Last, Some(column), output)
-    }
-}
+use distinct::{DistinctInputs, Seen};
 
 /// Column positions and types, resolved from the first batch's schema.
 #[derive(Debug)]
@@ -128,6 +75,8 @@ struct Layout {
     /// Per aggregate: its input's position in `used`.
     agg_input: Vec<Option<usize>>,
     agg_types: Vec<Option<DataType>>,
+    /// The inputs aggregated `DISTINCT`.
+    distinct: DistinctInputs,
     output: SchemaRef,
     /// `used` as a schema: what sessions retain.
     stored: SchemaRef,
@@ -154,6 +103,7 @@ impl Layout {
         fields.extend(window_fields());
         let mut agg_input = Vec::new();
         let mut agg_types = Vec::new();
+        let mut distinct = DistinctInputs::default();
         for a in &op.aggs {
             let (input, input_type) = match (&a.column, a.kind) {
                 (_, AggKind::Count) => (None, None),
@@ -185,6 +135,7 @@ impl Layout {
             })?;
             let nullable = !matches!(a.kind, AggKind::Count | AggKind::CountNonNull);
             fields.push(Field::new(a.output.as_str(), out_type, nullable));
+            distinct.push(a.distinct, input, input_type.as_ref());
             agg_input.push(input);
             agg_types.push(input_type);
         }
@@ -198,6 +149,7 @@ impl Layout {
             used,
             agg_input,
             agg_types,
+            distinct,
             output: Arc::new(Schema::new(fields)),
             stored,
         })
@@ -210,6 +162,8 @@ struct WindowState {
     indexer: Option<GroupIndexer>,
     num_groups: usize,
     accs: Vec<Box<dyn GroupsAccumulator>>,
+    /// Per distinct input: the (group, value) pairs seen.
+    seen: Vec<Seen>,
     fired: bool,
     /// Groups changed since the window fired (allowed lateness), and their flags.
     dirty: Vec<u32>,
@@ -385,6 +339,7 @@ impl WindowAggregate {
             indexer,
             num_groups: 0,
             accs,
+            seen: layout.distinct.new_sets()?,
             fired: false,
             dirty: Vec::new(),
             dirty_flag: Vec::new(),
@@ -397,6 +352,7 @@ impl WindowAggregate {
                 ix.clear();
             }
             st.num_groups = 0;
+            st.seen.iter_mut().for_each(Seen::clear);
             st.fired = false;
             st.dirty.clear();
             st.dirty_flag.clear();
@@ -455,7 +411,8 @@ impl WindowAggregate {
                 .windows
                 .get_mut(&key)
                 .ok_or_else(|| Error::Internal("window state vanished".into()))?;
-            update(st, &cols, layout, &mut self.scratch)?;
+            let rows = sw.rows.as_ref().map_or(n, |r| r.len());
+            update(st, &cols, rows, layout, &mut self.scratch)?;
             if self.event_time() && window_is_due(sw.info.end, wm) {
                 refire.push(key);
             }
@@ -548,14 +505,15 @@ impl WindowAggregate {
     }
 }
 
-/// Adds a window's rows (`cols`: the layout's `used` columns) to its state.
+/// Adds a window's `n` rows (`cols`: the layout's `used` columns, none at all for a
+/// `COUNT(*)` without keys) to its state.
 fn update(
     st: &mut WindowState,
     cols: &[ArrayRef],
+    n: usize,
     layout: &Layout,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let n = cols.first().map_or(0, |c| c.len());
     let ids: &[u32] = match &mut st.indexer {
         Some(ix) => {
             ix.intern(&cols[..layout.num_keys], &mut scratch.gids)?;
@@ -570,8 +528,15 @@ fn update(
             &scratch.zeros[..n]
         }
     };
-    for (acc, input) in st.accs.iter_mut().zip(&layout.agg_input) {
-        acc.update_batch(input.map(|p| &cols[p]), ids, None, st.num_groups)?;
+    let masks = layout.distinct.masks(&mut st.seen, ids, cols)?;
+    for ((acc, input), slot) in st
+        .accs
+        .iter_mut()
+        .zip(&layout.agg_input)
+        .zip(&layout.distinct.of_agg)
+    {
+        let mask = slot.map(|s| &masks[s]);
+        acc.update_batch(input.map(|p| &cols[p]), ids, mask, st.num_groups)?;
     }
     if st.fired {
         st.dirty_flag.resize(st.num_groups, false);
@@ -670,10 +635,16 @@ fn session_result(
     for values in [starts.collect::<Vec<_>>(), ends.collect(), times.collect()] {
         columns.push(Arc::new(TimestampMillisecondArray::from(values)));
     }
+    // DISTINCT: the first row of each (session, value) pair, found with a set of this firing.
+    let mut sets = layout.distinct.new_sets()?;
+    let masks = layout
+        .distinct
+        .masks(&mut sets, ids, fired.rows.columns())?;
     for (i, a) in aggs.iter().enumerate() {
         let mut acc = create_accumulator(a.kind, layout.agg_types[i].as_ref())?;
         let values = layout.agg_input[i].map(|p| fired.rows.column(p));
-        acc.update_batch(values, ids, None, m)?;
+        let mask = layout.distinct.of_agg[i].map(|s| &masks[s]);
+        acc.update_batch(values, ids, mask, m)?;
         columns.push(acc.evaluate()?);
     }
     Ok(RecordBatch::try_new(layout.output.clone(), columns)?)
@@ -703,7 +674,9 @@ impl Operator for WindowAggregate {
     }
 
     fn on_watermark(&mut self, wm: Watermark, ctx: &mut OpContext, out: &mut Output) -> Result<()> {
-        if self.event_time() {
+        // The final watermark (end of input) fires processing-time windows too, so that
+        // their results precede it, as event-time results do.
+        if self.event_time() || wm == Watermark::MAX {
             self.with_layout(|op, layout| op.fire_due(wm.0, layout, out))?;
         }
         let _ = ctx;

@@ -34,9 +34,10 @@
 //!   keys that changed, as Flink's `EventTimeTrigger` does — once per batch rather than once
 //!   per row.
 //! - Processing-time windows take the wall clock at arrival as every row's time, fire from
-//!   processing-time callbacks at `end - 1`, and are never late. At end of input
-//!   ([`Operator::on_end`](crate::operator::Operator::on_end)) every open window fires, in
-//!   either time domain.
+//!   processing-time callbacks at `end - 1`, and are never late. At end of input (the final
+//!   watermark, [`Watermark::MAX`](crate::time::Watermark::MAX), or
+//!   [`Operator::on_end`](crate::operator::Operator::on_end)) every open window fires, in
+//!   either time domain, before the final watermark goes on.
 //!
 //! # Cost
 //! Tumble/hop/cumulate aggregates keep `O(groups)` accumulator state per open window and
@@ -61,6 +62,8 @@ mod rows;
 mod session;
 mod snapshot;
 
+#[cfg(test)]
+mod distinct_tests;
 #[cfg(test)]
 mod oracle;
 #[cfg(test)]

@@ -518,7 +518,9 @@ impl Operator for WindowProcess {
     }
 
     fn on_watermark(&mut self, wm: Watermark, _: &mut OpContext, out: &mut Output) -> Result<()> {
-        if self.event_time() {
+        // The final watermark (end of input) fires processing-time windows too, so that
+        // their rows precede it, as event-time results do.
+        if self.event_time() || wm == Watermark::MAX {
             self.fire_due(wm.0, out)?;
         }
         out.emit_watermark(wm);

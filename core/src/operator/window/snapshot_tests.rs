@@ -59,12 +59,17 @@ fn batch_rows(items: &[OutItem]) -> usize {
         .sum()
 }
 
-/// The oracle's aggregates plus the order-sensitive ones and a string one.
+/// The oracle's aggregates plus the order-sensitive ones, a string one and `DISTINCT` ones
+/// (whose seen values are state of their own: `s` and `k` repeat in every window).
 fn all_aggs() -> Vec<AggSpec> {
     let mut a = aggs();
     a.push(AggSpec::first("v", "fv"));
     a.push(AggSpec::last("v", "lv"));
     a.push(AggSpec::min("s", "ms"));
+    a.push(AggSpec::count_non_null("s", "cds").distinct());
+    a.push(AggSpec::sum("k", "sdk").distinct());
+    a.push(AggSpec::avg("k", "adk").distinct());
+    a.push(AggSpec::count_non_null("v", "cdv").distinct());
     a
 }
 

@@ -337,7 +337,8 @@ pub fn compile(expr: &Expr, scope: &Scope) -> Result<TypedExpr> {
         Expr::Function(f) => functions::compile_function(f, scope),
         Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => Err(sql_error(
             at(expr),
-            "Subqueries are not supported in this expression",
+            "subqueries are supported only in WHERE, as conditions joined by AND: [NOT] IN, \
+             [NOT] EXISTS, or a comparison with a one-row aggregate subquery",
         )),
         other => Err(sql_error(
             at(other),

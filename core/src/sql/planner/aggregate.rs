@@ -10,8 +10,17 @@
 //!        the aggregate's columns
 //! ```
 //!
-//! A `GROUP BY` without a window produces an updating result in Flink; that needs the
-//! changelog operators, which are not built yet, and is refused with a clear error.
+//! A `SESSION` TVF grouped by exactly its `PARTITION BY` columns is one session window
+//! aggregate keyed by them (its `WHERE` applied before the sessions form, as Flink pushes it
+//! there). Any other grouping of a session TVF first gives every row its session's bounds
+//! ([`materialize`]) and then runs as a cascade keyed by the grouping columns and the bounds,
+//! as Flink does (sessions of two partitions with equal bounds then share a group).
+//!
+//! `COUNT(DISTINCT x)`, `SUM(DISTINCT x)`, `AVG(DISTINCT x)` (with `FILTER` folded into the
+//! input) run in the window operator; `MIN`/`MAX` need no distinct values. What Flink refuses
+//! is refused with its message ([`check_flink_window_aggregate`], window columns not grouped).
+//!
+//! A `GROUP BY` without a window is `group.rs` (an updating result).
 
 use std::ops::ControlFlow;
 use std::time::Duration;
@@ -78,6 +87,18 @@ pub(crate) fn plan(
             }
         }
         if window_items.len() >= 2 {
+            let grouped: Vec<bool> = [s, e, t]
+                .iter()
+                .map(|&c| group_by.iter().any(|g| resolves_to(g, c)))
+                .collect();
+            check_window_columns_grouped(select, &scope, [s, e, t], &grouped)?;
+            if matches!(w.assigner, WindowAssigner::Session { .. })
+                && !groups_by_partition(group_by, &window_items, &w.partition, &resolves_to)
+            {
+                // Sessions of other keys than the grouping's: each row gets its session's
+                // bounds first, then the rows are grouped by them like any other columns.
+                return plan(planner, materialize(rel)?, select, group_by);
+            }
             window = Some(Window::Tvf);
             assigner = Some(w.assigner);
             time = Some(w.time);
@@ -114,10 +135,7 @@ pub(crate) fn plan(
             }
             if has_s && has_e {
                 window = Some(Window::Cascade(wd.clone()));
-                assigner = Some(WindowAssigner::tumble(Duration::from_millis(granularity(
-                    &wd.assigner,
-                )
-                    as u64)));
+                assigner = Some(cascade_assigner(&wd.assigner));
             } else {
                 window_items.clear();
             }
@@ -156,11 +174,8 @@ pub(crate) fn plan(
     }
 
     let aggs = collect_calls(select)?;
-    if let Some(a) = aggs.iter().find(|a| a.distinct) {
-        return Err(sql_error(
-            a.at,
-            format!("{} in a window aggregation is not supported yet", a.text),
-        ));
+    if !matches!(window, Window::Cascade(_)) {
+        check_flink_window_aggregate(select, &aggs, &assigner, matches!(window, Window::Tvf))?;
     }
 
     // Pre-Calc: keys, aggregate inputs, time.
@@ -179,8 +194,21 @@ pub(crate) fn plan(
     pre_cols.push(tc);
     let mut pre_rel = rel.clone();
     pre_rel.columns.truncate(base_len);
-    pre_rel.window = None;
-    let pre = calc(pre_rel, None, pre_exprs, pre_cols.clone());
+    // A session TVF's WHERE runs before its sessions form, as Flink pushes it into the
+    // window aggregate.
+    for f in pre_rel.window.take().map(|w| w.filters).unwrap_or_default() {
+        let cols = pre_rel.columns.clone();
+        pre_rel = calc(pre_rel, Some(f), identity(&cols), cols);
+    }
+    // The operator appends window columns of its own: keys that are the window bounds of a
+    // cascade keep their SQL name (in `out_cols`) but get a field name of their own.
+    let mut fields = pre_cols.clone();
+    for (i, c) in fields[..key_exprs.len()].iter_mut().enumerate() {
+        if WINDOW_COLUMNS.contains(&c.name.as_str()) {
+            c.name = format!("$k{i}");
+        }
+    }
+    let pre = calc(pre_rel, None, pre_exprs, fields);
 
     // The window aggregate.
     let names = pre.field_names();
@@ -352,7 +380,8 @@ pub(super) fn pre_columns(
                 None
             }
         };
-        agg_specs.push(AggSpec::new(a.kind, input.as_deref(), format!("$a{i}")));
+        let spec = AggSpec::new(a.kind, input.as_deref(), format!("$a{i}"));
+        agg_specs.push(if a.distinct { spec.distinct() } else { spec });
     }
     if agg_specs.is_empty() {
         // GROUP BY without aggregates still needs one per group: count and drop it.
@@ -474,14 +503,166 @@ pub(crate) fn end_minus_one(end: usize, col: &Column) -> Result<TypedExpr> {
     Ok(compile(&e, &scope)?.remap_columns(&|_| end))
 }
 
-/// The spacing of window ends: every window of `a` ends on a multiple of it.
+/// The spacing of window ends: every window of `a` ends on a multiple of it (shifted by the
+/// window's offset); session windows end anywhere (1 ms).
 pub(crate) fn granularity(a: &WindowAssigner) -> i64 {
     match *a {
         WindowAssigner::Tumble { size, .. } => size,
         WindowAssigner::Hop { slide, .. } => slide,
         WindowAssigner::Cumulate { step, .. } => step,
-        WindowAssigner::Session { gap } => gap,
+        WindowAssigner::Session { .. } => 1,
     }
+}
+
+/// The tumbling windows a cascaded aggregation over the results of windows `a` fires by:
+/// their `window_time` (end - 1) falls in the tumble ending with the window, so each result
+/// window fires exactly when its input window did.
+fn cascade_assigner(a: &WindowAssigner) -> WindowAssigner {
+    let offset = match *a {
+        WindowAssigner::Tumble { offset, .. }
+        | WindowAssigner::Hop { offset, .. }
+        | WindowAssigner::Cumulate { offset, .. } => offset,
+        WindowAssigner::Session { .. } => 0,
+    };
+    WindowAssigner::Tumble {
+        size: granularity(a),
+        offset,
+    }
+}
+
+/// Whether a session window TVF's aggregation groups by exactly its `PARTITION BY` columns
+/// (besides the window): then one session window aggregate keyed by them does it all.
+fn groups_by_partition(
+    group_by: &[Expr],
+    window_items: &[usize],
+    partition: &[usize],
+    resolves_to: &dyn Fn(&Expr, usize) -> bool,
+) -> bool {
+    let keys: Vec<&Expr> = group_by
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !window_items.contains(i))
+        .map(|(_, g)| g)
+        .collect();
+    keys.iter()
+        .all(|g| partition.iter().any(|&p| resolves_to(g, p)))
+        && partition
+            .iter()
+            .all(|&p| keys.iter().any(|g| resolves_to(g, p)))
+}
+
+/// Flink's rule that a window column read outside aggregate calls (in the select list or
+/// `HAVING`) must be among the grouping columns: `window_cols` are the columns of
+/// `window_start`, `window_end`, `window_time`, `grouped` says which are grouped by.
+fn check_window_columns_grouped(
+    select: &ast::Select,
+    scope: &Scope,
+    window_cols: [usize; 3],
+    grouped: &[bool],
+) -> Result<()> {
+    let check = |e: &Expr| -> Result<()> {
+        // Aggregate calls may read any column: take them out first.
+        let mut outside = e.clone();
+        let _ = ast::visit_expressions_mut(&mut outside, |x| {
+            if matches!(x, Expr::Function(f) if is_aggregate_function(&f.name.to_string())) {
+                *x = Expr::Value(ast::Value::Null.into());
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        let found = ast::visit_expressions(&outside, |x| {
+            if matches!(x, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                let col = compile(x, scope).ok().and_then(|t| t.as_column());
+                if let Some(w) = col.and_then(|c| window_cols.iter().position(|&w| w == c)) {
+                    if !grouped[w] {
+                        return ControlFlow::Break(x.clone());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        match found {
+            ControlFlow::Break(x) => Err(sql_error(
+                loc(&x),
+                format!("Expression '{x}' is not being grouped"),
+            )),
+            ControlFlow::Continue(()) => Ok(()),
+        }
+    };
+    for item in &select.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            check(e)?;
+        }
+    }
+    if let Some(h) = &select.having {
+        check(h)?;
+    }
+    Ok(())
+}
+
+/// The name of a window's function, for messages.
+fn window_name(a: &WindowAssigner) -> &'static str {
+    match a {
+        WindowAssigner::Tumble { .. } => "TUMBLE",
+        WindowAssigner::Hop { .. } => "HOP",
+        WindowAssigner::Session { .. } => "SESSION",
+        WindowAssigner::Cumulate { .. } => "CUMULATE",
+    }
+}
+
+/// What Flink refuses in a window aggregation (a window TVF's when `tvf`, else a group
+/// window's), as it refuses it:
+/// - `FIRST_VALUE` / `LAST_VALUE` where windows are merged (hopping and cumulating windows
+///   are merged from slices; sessions merge): Flink's functions have no `merge`;
+/// - `SUM(DISTINCT x)` over a `HOP` TVF: the sliced hopping aggregate retracts, and Flink's
+///   `SUM` cannot;
+/// - a `HOP` TVF whose size is not a multiple of its slide (it is cut into slices).
+fn check_flink_window_aggregate(
+    select: &ast::Select,
+    aggs: &[AggCall],
+    assigner: &WindowAssigner,
+    tvf: bool,
+) -> Result<()> {
+    let name = window_name(assigner);
+    let merging = match assigner {
+        WindowAssigner::Tumble { .. } => false,
+        WindowAssigner::Session { .. } | WindowAssigner::Hop { .. } => true,
+        WindowAssigner::Cumulate { .. } => tvf,
+    };
+    for a in aggs {
+        if merging && matches!(a.kind, AggKind::First | AggKind::Last) {
+            return Err(sql_error(
+                a.at,
+                format!(
+                    "{} is not supported in a {name} window aggregation: Flink merges these \
+                     windows, and {} has no 'merge' method",
+                    a.text,
+                    a.kind.sql_name()
+                ),
+            ));
+        }
+        if tvf && a.distinct && a.kind == AggKind::Sum && name == "HOP" {
+            return Err(sql_error(
+                a.at,
+                format!(
+                    "{} is not supported in a HOP window aggregation: Flink's sliced hopping \
+                     aggregate retracts values and its SUM does not support retraction",
+                    a.text
+                ),
+            ));
+        }
+    }
+    if let (true, WindowAssigner::Hop { size, slide, .. }) = (tvf, assigner) {
+        if size % slide != 0 {
+            return Err(sql_error(
+                loc(select),
+                format!(
+                    "HOP table function based aggregate requires size must be an integral \
+                     multiple of slide, but got size {size} ms and slide {slide} ms"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `TUMBLE(ts, size)`, `HOP(ts, slide, size)`, `SESSION(ts, gap)`,

@@ -19,6 +19,7 @@ mod join;
 mod over;
 mod rank;
 pub(crate) mod rel;
+mod subquery;
 mod window;
 
 use std::collections::{HashMap, HashSet};
@@ -273,13 +274,20 @@ impl<'a> Planner<'a> {
     }
 
     /// `WHERE`: a filter `Calc`, applied before the window columns of a pending window
-    /// TVF when it does not use them.
+    /// TVF when it does not use them; conjuncts with subqueries become semi and anti joins
+    /// (`subquery.rs`).
     fn filter(&mut self, rel: Rel, pred: &Expr) -> Result<Rel> {
+        if subquery::contains_subquery(pred) {
+            return subquery::filter(self, rel, pred);
+        }
         if let Some(w) = &rel.window {
             let base = w.base_columns;
             let scope = Scope::new(rel.columns[..base].to_vec());
             if let Ok(p) = compile(pred, &scope) {
                 check_boolean(&p, pred)?;
+                if let Some(rel) = window::defer_filter(&rel, &p) {
+                    return Ok(rel);
+                }
                 let w = rel.window.clone();
                 let mut base_rel = Rel {
                     columns: rel.columns[..base].to_vec(),

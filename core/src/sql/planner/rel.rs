@@ -28,6 +28,12 @@ pub struct PendingWindow {
     /// Windows over a `PROCTIME()` attribute: rows belong to the window of the wall clock
     /// when they arrive, and windows fire by the wall clock.
     pub processing_time: bool,
+    /// `SESSION(TABLE t PARTITION BY k, ...)`: the columns sessions are kept apart by.
+    pub partition: Vec<usize>,
+    /// `WHERE` conditions over the base columns of a `SESSION` TVF, not applied yet: a
+    /// session window aggregate applies them before its sessions form, any other use after
+    /// (Flink's results differ).
+    pub filters: Vec<TypedExpr>,
 }
 
 /// Where the window bounds of a windowed result are (after a window aggregation), so a
@@ -335,7 +341,9 @@ fn calc_inner(
     // The same Calc over the same stream is built once (sub-plan reuse).
     let key = rel.stream.reuse_key(&format!("{text} {:?}", op.schema));
     let env = rel.stream.env.clone();
-    let stream = env.reuse(key, || rel.stream.map_batches(move |b| op.apply(b)).name("Calc"));
+    let stream = env.reuse(key, || {
+        rel.stream.map_batches(move |b| op.apply(b)).name("Calc")
+    });
     Rel {
         stream,
         columns,

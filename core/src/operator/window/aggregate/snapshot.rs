@@ -14,6 +14,15 @@
 //! | `key0`, ... | key types | the key |
 //! | `agg0_0`, ... | [`state_types`] | each aggregate's state columns, in [`AggSpec`](super::AggSpec) order |
 //!
+//! Windows with `DISTINCT` aggregates also write, per distinct input `s`, a keyed table
+//! `window_distinct{s}` of the (group, value) pairs seen, filed like the group's row:
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `window_start`, `window_end` | `Int64` | the window |
+//! | `key0`, ... | key types | the key of the pair's group |
+//! | `value` | the input's type | the value |
+//!
 //! The accumulators' state is taken with `state()` and merged straight back: one copy, in
 //! the synchronous phase. Restore sorts the rows by `(window_end, window_start, group)`,
 //! interns the keys in that order (same group ids as before the checkpoint, so a fired
@@ -21,11 +30,14 @@
 //! also folds a key found in several old subtasks' tables (possible only without keys).
 //! After a rescale a window fired in one old subtask but not in another is restored as
 //! fired, with the other's keys marked changed: they fire at the next watermark, as they
-//! would have. Sessions write the tables of `session.rs` instead.
+//! would have. Distinct pairs are restored after the groups: their keys are interned again
+//! (finding the restored groups) and the pairs added to the window's sets, in any order.
+//! Sessions write the tables of `session.rs` instead.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Int64Array, UInt32Array};
+use arrow::compute::take;
 use arrow::datatypes::Int64Type;
 use millstream_kernels::agg::state_types;
 
@@ -43,6 +55,11 @@ use crate::window::WindowInfo;
 const GROUPS_TABLE: &str = "window_groups";
 /// Columns of [`GROUPS_TABLE`] before the keys.
 const GROUP_META: usize = 5;
+
+/// The keyed table of the (group, value) pairs of distinct input `slot`.
+fn distinct_table(slot: usize) -> String {
+    format!("window_distinct{slot}")
+}
 
 impl WindowAggregate {
     /// The watermark rows are judged late against: the task's, or the restored one if higher.
@@ -67,7 +84,30 @@ impl WindowAggregate {
             let (columns, keys) = window_columns(st, info, &mut self.scratch.ids)?;
             let n = st.num_groups;
             let kg = key_groups(&keys, n, ctx)?;
-            state.push_keyed(GROUPS_TABLE, kg, &state_batch(columns, n)?)?;
+            state.push_keyed(GROUPS_TABLE, kg.clone(), &state_batch(columns, n)?)?;
+            for (slot, seen) in st.seen.iter().enumerate() {
+                if seen.len() == 0 {
+                    continue;
+                }
+                let (groups, values) = seen.pairs()?;
+                let m = groups.len();
+                let mut columns: Columns = vec![
+                    (
+                        "window_start".into(),
+                        Arc::new(Int64Array::from_value(start, m)),
+                    ),
+                    (
+                        "window_end".into(),
+                        Arc::new(Int64Array::from_value(end, m)),
+                    ),
+                ];
+                for (i, k) in keys.iter().enumerate() {
+                    columns.push((format!("key{i}"), take(k.as_ref(), &groups, None)?));
+                }
+                columns.push(("value".into(), values));
+                let pair_kg = groups.values().iter().map(|&g| kg[g as usize]).collect();
+                state.push_keyed(distinct_table(slot), pair_kg, &state_batch(columns, m)?)?;
+            }
         }
         Ok(state)
     }
@@ -147,6 +187,58 @@ impl WindowAggregate {
             }
             self.windows
                 .insert((ends.value(from), starts.value(from)), st);
+        }
+        for slot in 0..layout.distinct.slots.len() {
+            self.restore_distinct(state, layout, slot)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the (group, value) pairs of distinct input `slot` to the restored windows.
+    fn restore_distinct(
+        &mut self,
+        state: &OperatorState,
+        layout: &Layout,
+        slot: usize,
+    ) -> Result<()> {
+        let table = distinct_table(slot);
+        let Some(rows) = owned_rows(state, &table)? else {
+            return Ok(());
+        };
+        let expected = 3 + layout.num_keys;
+        if rows.num_columns() != expected {
+            return Err(bad_state(
+                &table,
+                format!("{} columns, expected {expected}", rows.num_columns()),
+            ));
+        }
+        let rows = sorted_by(&rows, &[1, 0])?;
+        let starts = primitive::<Int64Type>(&rows, 0, &table)?;
+        let ends = primitive::<Int64Type>(&rows, 1, &table)?;
+        let mut gids = Vec::new();
+        for (from, to) in runs(starts, ends) {
+            let part = rows.slice(from, to - from);
+            let key = (ends.value(from), starts.value(from));
+            let Some(st) = self.windows.get_mut(&key) else {
+                return Err(bad_state(
+                    &table,
+                    format!("pairs of a window {key:?} without groups"),
+                ));
+            };
+            match &mut st.indexer {
+                Some(ix) => {
+                    ix.intern(&part.columns()[2..2 + layout.num_keys], &mut gids)?;
+                    if ix.num_groups() != st.num_groups {
+                        return Err(bad_state(&table, "a pair of a key without a group"));
+                    }
+                }
+                None => {
+                    gids.clear();
+                    gids.resize(part.num_rows(), 0);
+                }
+            }
+            let values = part.column(2 + layout.num_keys);
+            st.seen[slot].load(&gids, values)?;
         }
         Ok(())
     }
