@@ -244,4 +244,5 @@ slt_files! {
     time => "time.slt",
     windows => "windows.slt",
     session => "session.slt",
+    subquery => "subquery.slt",
 }

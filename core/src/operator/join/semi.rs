@@ -134,9 +134,10 @@ pub enum SemiJoinKind {
 struct Entry {
     /// Rows of `left` and `right` that left the state since the lists were last compacted.
     dead: [u32; 2],
-    /// Live left rows, in arrival order.
+    /// Left rows in state, in arrival order (dead ones too, until compacted).
     left: Vec<RowLoc>,
-    /// Live right rows (with a residual predicate), in arrival order.
+    /// Right rows (with a residual predicate), in arrival order (dead ones too, until
+    /// compacted).
     right: Vec<RowLoc>,
     /// Live right rows (without a residual predicate).
     right_count: u64,

@@ -53,7 +53,7 @@ pub(crate) fn plan(
         _ => {
             return Err(sql_error(
                 at,
-                "semi and anti joins are not supported yet; use IN or EXISTS forms later",
+                "this join type is not supported; write a semi or anti join as [NOT] IN or [NOT] EXISTS",
             ))
         }
     };
