@@ -53,12 +53,22 @@ pub fn names(cols: &[&str]) -> Vec<String> {
 }
 
 pub fn ctx(subtask: usize, parallelism: usize, batch_size: usize) -> SourceContext {
+    ctx_with_delay(subtask, parallelism, batch_size, Duration::from_millis(1))
+}
+
+/// A subtask's context whose partial batches wait `max_delay`.
+pub fn ctx_with_delay(
+    subtask: usize,
+    parallelism: usize,
+    batch_size: usize,
+    max_delay: Duration,
+) -> SourceContext {
     SourceContext {
         subtask,
         parallelism,
         batch: BatchConfig {
             batch_size,
-            max_delay: Duration::from_millis(1),
+            max_delay,
         },
     }
 }

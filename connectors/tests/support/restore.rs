@@ -8,7 +8,6 @@ use std::time::Duration;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
 use arrow::util::display::array_value_to_string;
-use millstream_core::batch::BatchConfig;
 use millstream_core::connector::{Source, SourceContext, SourceFactory, SourcePoll};
 use millstream_core::error::Result;
 use rand::rngs::StdRng;
@@ -17,14 +16,7 @@ use rand::{Rng, SeedableRng};
 /// A subtask's context; unlike `support::ctx`, partial batches wait 20 ms, as the harness
 /// has always run.
 pub fn ctx(subtask: usize, parallelism: usize, batch_size: usize) -> SourceContext {
-    SourceContext {
-        subtask,
-        parallelism,
-        batch: BatchConfig {
-            batch_size,
-            max_delay: Duration::from_millis(20),
-        },
-    }
+    super::ctx_with_delay(subtask, parallelism, batch_size, Duration::from_millis(20))
 }
 
 /// What a run produced: rows as text, and the bad lines sent to the side output as

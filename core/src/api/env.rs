@@ -240,13 +240,27 @@ impl StreamExecutionEnvironment {
     /// once, its output going to both consumers. `key` must name the transformation and
     /// its input completely (see [`DataStream::reuse_key`]).
     pub(crate) fn reuse(&self, key: String, build: impl FnOnce() -> DataStream) -> DataStream {
+        let Ok(s) = self.try_reuse(key, || Ok::<_, std::convert::Infallible>(build()));
+        s
+    }
+
+    /// [`reuse`](Self::reuse) with a `build` that can fail; it runs only when `key` is new
+    /// (a reused source is not created again).
+    ///
+    /// # Errors
+    /// Those of `build`.
+    pub(crate) fn try_reuse<E>(
+        &self,
+        key: String,
+        build: impl FnOnce() -> std::result::Result<DataStream, E>,
+    ) -> std::result::Result<DataStream, E> {
         let found = self.inner.borrow().reused.get(&key).cloned();
         if let Some((node, port, time_column, partitioning)) = found {
             let mut s = DataStream::new(self.clone(), node, port, time_column);
             s.partitioning = partitioning;
-            return s;
+            return Ok(s);
         }
-        let s = build();
+        let s = build()?;
         let parts = (
             s.node,
             s.port,
@@ -254,7 +268,7 @@ impl StreamExecutionEnvironment {
             s.partitioning.clone(),
         );
         self.inner.borrow_mut().reused.insert(key, parts);
-        s
+        Ok(s)
     }
 
     pub(crate) fn add_operator(&self, name: &str, f: OperatorFactory, inputs: Vec<Edge>) -> NodeId {

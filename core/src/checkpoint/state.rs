@@ -72,17 +72,7 @@ impl StateTable {
     pub fn key_groups(&self) -> Result<Vec<&UInt32Array>> {
         self.batches
             .iter()
-            .map(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<UInt32Array>()
-                    .ok_or_else(|| {
-                        Error::Internal(format!(
-                            "state table '{}' has no {KEY_GROUP_COLUMN} column",
-                            self.name
-                        ))
-                    })
-            })
+            .map(|b| key_group_column(b, &self.name))
             .collect()
     }
 }
@@ -257,22 +247,23 @@ pub fn split_key_groups(
     filter_key_groups(table, range)?
         .into_iter()
         .map(|b| {
-            let key_groups = b
-                .column(0)
-                .as_any()
-                .downcast_ref::<UInt32Array>()
-                .ok_or_else(|| {
-                    Error::Internal(format!(
-                        "state table '{}' has no {KEY_GROUP_COLUMN} column",
-                        table.name
-                    ))
-                })?
-                .values()
-                .to_vec();
+            let key_groups = key_group_column(&b, &table.name)?.values().to_vec();
             let rows = b.project(&(1..b.num_columns()).collect::<Vec<_>>())?;
             Ok((key_groups, rows))
         })
         .collect()
+}
+
+/// The key group column (the first) of a batch of the keyed table `name`.
+fn key_group_column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a UInt32Array> {
+    b.column(0)
+        .as_any()
+        .downcast_ref::<UInt32Array>()
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "state table '{name}' has no {KEY_GROUP_COLUMN} column"
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -29,35 +29,27 @@ struct Entry {
     id: u32,
 }
 
-/// Two integer-like key columns, each widened to `i64`.
+/// Two integer-like key columns, each widened to `i64`. The table's entries are the only
+/// copy of the keys (ids are dense: group `i` is the `i`-th entry inserted).
 #[derive(Debug, Default)]
 pub(super) struct PairGroups {
     table: HashTable<Entry>,
     hasher: DefaultHashBuilder,
-    /// The key of each group (0 where null).
-    keys: Vec<(i64, i64)>,
-    /// The null mask of each group; empty until the first null key.
-    nulls: Vec<u8>,
     /// Scratch: the widened columns of the batch.
     widened: [Vec<i64>; 2],
 }
 
 impl PairGroups {
     pub(super) fn num_groups(&self) -> usize {
-        self.keys.len()
+        self.table.len()
     }
 
     pub(super) fn size_bytes(&self) -> usize {
-        self.table.allocation_size()
-            + self.keys.capacity() * size_of::<(i64, i64)>()
-            + self.nulls.capacity()
-            + self.widened.iter().map(|w| w.capacity() * 8).sum::<usize>()
+        self.table.allocation_size() + self.widened.iter().map(|w| w.capacity() * 8).sum::<usize>()
     }
 
     pub(super) fn clear(&mut self) {
         self.table.clear();
-        self.keys.clear();
-        self.nulls.clear();
     }
 
     /// Interns the rows of `keys` (two integer-like columns of equal length, as checked by
@@ -102,14 +94,7 @@ impl PairGroups {
     #[inline(never)]
     fn insert(&mut self, a: i64, b: i64, nulls: u8, hash: u64) -> u32 {
         // bounded by the u32::MAX check in intern_with_hashes
-        let id = self.keys.len() as u32;
-        if nulls != 0 && self.nulls.len() < self.keys.len() {
-            self.nulls.resize(self.keys.len(), 0);
-        }
-        self.keys.push((a, b));
-        if !self.nulls.is_empty() || nulls != 0 {
-            self.nulls.push(nulls);
-        }
+        let id = self.table.len() as u32;
         let hasher = &self.hasher;
         self.table
             .insert_unique(hash, Entry { a, b, nulls, id }, |e| {
@@ -120,11 +105,19 @@ impl PairGroups {
 
     /// The distinct keys as two arrays of the given types, in group-id order.
     pub(super) fn emit(&self, types: &[DataType]) -> Vec<ArrayRef> {
+        let mut keys = vec![(0i64, 0i64); self.table.len()];
+        let mut masks = vec![0u8; self.table.len()];
+        for e in self.table.iter() {
+            keys[e.id as usize] = (e.a, e.b);
+            masks[e.id as usize] = e.nulls;
+        }
         (0..2)
             .map(|c| {
-                let nulls = (!self.nulls.is_empty())
-                    .then(|| NullBuffer::from_iter(self.nulls.iter().map(|m| m & (1 << c) == 0)));
-                let values = self.keys.iter().map(|k| if c == 0 { k.0 } else { k.1 });
+                let nulls = masks
+                    .iter()
+                    .any(|m| m & (1 << c) != 0)
+                    .then(|| NullBuffer::from_iter(masks.iter().map(|m| m & (1 << c) == 0)));
+                let values = keys.iter().map(|k| if c == 0 { k.0 } else { k.1 });
                 with_int_type!(
                     &types[c],
                     T => typed::<T>(values, nulls, &types[c]),

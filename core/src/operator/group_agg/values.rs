@@ -572,16 +572,16 @@ impl Distinct {
                 self.pairs.intern(&[group_col, key], &mut self.pair_ids)?;
             }
             Some(nulls) => {
-                let valid: Vec<u32> = nulls.valid_indices().map(|i| i as u32).collect();
+                let valid = UInt32Array::from_iter_values(nulls.valid_indices().map(|i| i as u32));
                 let group_col: ArrayRef = Arc::new(UInt32Array::from_iter_values(
-                    valid.iter().map(|&i| groups[i as usize]),
+                    valid.values().iter().map(|&i| groups[i as usize]),
                 ));
-                let key = take(key.as_ref(), &UInt32Array::from(valid.clone()), None)?;
+                let key = take(key.as_ref(), &valid, None)?;
                 let mut ids = Vec::with_capacity(valid.len());
                 self.pairs.intern(&[group_col, key], &mut ids)?;
                 self.pair_ids.clear();
                 self.pair_ids.resize(groups.len(), u32::MAX);
-                for (&row, id) in valid.iter().zip(ids) {
+                for (&row, id) in valid.values().iter().zip(ids) {
                     self.pair_ids[row as usize] = id;
                 }
             }

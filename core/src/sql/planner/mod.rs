@@ -550,7 +550,6 @@ impl<'a> Planner<'a> {
         read.sort_unstable();
         let names: Vec<String> = read.iter().map(|&i| def.columns[i].name.clone()).collect();
         let connector = self.connectors.for_table(def)?;
-        let source = connector.source(def, &names)?;
         let mut columns: Vec<Column> = read.iter().map(|&i| def.columns[i].clone()).collect();
         for c in &mut columns {
             c.qualifier = Some(def.name.clone());
@@ -574,7 +573,9 @@ impl<'a> Planner<'a> {
         // A table read twice by one job with the same fields is read once (source reuse).
         let key = format!("{text} {def:?}");
         let env = self.env.clone();
-        let stream = env.reuse(key, || env.from_source(source, strategy));
+        let stream = env.try_reuse(key, || {
+            Ok::<_, Error>(env.from_source(connector.source(def, &names)?, strategy))
+        })?;
         let mut rel = Rel {
             stream,
             columns,

@@ -1,3 +1,0 @@
-SELECT * FROM
-(SELECT *, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price DESC) AS rank_number FROM bid)
-WHERE rank_number <= 10

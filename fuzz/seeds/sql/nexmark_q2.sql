@@ -1,8 +1,0 @@
--- Nexmark q2: selection. Auctions whose id is a multiple of 123.
-CREATE TABLE nexmark_q2 (
-  auction  BIGINT,
-  price    BIGINT
-) WITH ('connector' = 'fuzz-updates');
-
-INSERT INTO nexmark_q2
-SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0;

@@ -1,6 +1,0 @@
-SELECT
-    P.name, P.city, P.state, A.id
-FROM
-    auction AS A INNER JOIN person AS P on A.seller = P.id
-WHERE
-    A.category = 10 and (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA')
