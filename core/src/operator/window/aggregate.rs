@@ -45,8 +45,8 @@ use millstream_kernels::group::GroupIndexer;
 
 use super::session::{FiredSessions, SessionWindows};
 use super::{
-    check_spec, check_time_type, check_unique_names, event_times, route_late, window_columns,
-    window_fields, window_is_due, window_is_late, RowTimes, Splitter,
+    check_spec, check_time_type, check_unique_names, event_times, fires_on, route_late,
+    window_columns, window_fields, window_is_due, window_is_late, RowTimes, Splitter,
 };
 use crate::batch::{column_index, column_names};
 use crate::checkpoint::OperatorState;
@@ -674,9 +674,7 @@ impl Operator for WindowAggregate {
     }
 
     fn on_watermark(&mut self, wm: Watermark, ctx: &mut OpContext, out: &mut Output) -> Result<()> {
-        // The final watermark (end of input) fires processing-time windows too, so that
-        // their results precede it, as event-time results do.
-        if self.event_time() || wm == Watermark::MAX {
+        if fires_on(self.spec.domain, wm) {
             self.with_layout(|op, layout| op.fire_due(wm.0, layout, out))?;
         }
         let _ = ctx;

@@ -4,11 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use arrow::array::AsArray;
-use arrow::datatypes::{DataType, Int64Type, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
 
-use super::oracle::{assigners, drive, generate, model, Firing, Step};
+use super::oracle::{assigners, drive, generate, i64_col, model, Firing, Step};
 use super::{AggSpec, WindowAggregate};
 use crate::window::WindowSpec;
 
@@ -26,19 +24,6 @@ fn small_values(steps: Vec<Step>) -> Vec<Step> {
             other => other,
         })
         .collect()
-}
-
-fn i64s(b: &RecordBatch, name: &str) -> Vec<Option<i64>> {
-    let c = b
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("column {name}"));
-    match c.data_type() {
-        DataType::Int64 => c.as_primitive::<Int64Type>().iter().collect(),
-        _ => c
-            .as_primitive::<TimestampMillisecondType>()
-            .iter()
-            .collect(),
-    }
 }
 
 /// Key, start, end, then the results of [`distinct_aggs`].
@@ -82,12 +67,12 @@ fn rows(batches: &[RecordBatch], keyed: bool, outputs: &[&str]) -> Vec<Row> {
     for b in batches {
         let n = b.num_rows();
         let k = if keyed {
-            i64s(b, "k")
+            i64_col(b, "k")
         } else {
             vec![Some(0); n]
         };
-        let (st, en) = (i64s(b, "window_start"), i64s(b, "window_end"));
-        let cols: Vec<Vec<Option<i64>>> = outputs.iter().map(|o| i64s(b, o)).collect();
+        let (st, en) = (i64_col(b, "window_start"), i64_col(b, "window_end"));
+        let cols: Vec<Vec<Option<i64>>> = outputs.iter().map(|o| i64_col(b, o)).collect();
         for i in 0..n {
             let vals = cols.iter().map(|c| c[i]).collect();
             out.push((k[i].unwrap(), st[i].unwrap(), en[i].unwrap(), vals));

@@ -89,6 +89,7 @@ use millstream_kernels::window::{
 
 use super::{OpContext, Output};
 use crate::error::{Error, Location, Result};
+use crate::time::Watermark;
 use crate::window::{TimeDomain, WindowAssigner, WindowInfo, WindowSpec};
 
 /// Names of the window columns every window aggregate result carries.
@@ -105,6 +106,15 @@ pub(crate) fn window_is_late(end: i64, lateness: i64, wm: i64) -> bool {
 #[inline]
 pub(crate) fn window_is_due(end: i64, t: i64) -> bool {
     end.saturating_sub(1) <= t
+}
+
+/// Whether watermark `wm` fires windows of `domain`: every watermark fires event-time
+/// windows; the final one (end of input) fires processing-time windows too. The runtime
+/// calls `on_end` only after that watermark has gone downstream, so a processing-time result
+/// fired there would follow it, where the watermark says no row can come.
+#[inline]
+pub(crate) fn fires_on(domain: TimeDomain, wm: Watermark) -> bool {
+    domain == TimeDomain::EventTime || wm == Watermark::MAX
 }
 
 /// Checks the spec and that event-time windows name their time column.

@@ -436,7 +436,7 @@ fn expected_agg(f: &Firing) -> AggRow {
     )
 }
 
-fn i64_col(b: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+pub(super) fn i64_col(b: &RecordBatch, name: &str) -> Vec<Option<i64>> {
     let c = b
         .column_by_name(name)
         .unwrap_or_else(|| panic!("column {name}"));

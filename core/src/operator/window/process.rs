@@ -44,8 +44,8 @@ use millstream_kernels::group::GroupIndexer;
 use super::rows::{RowRef, RowStore};
 use super::session::SessionWindows;
 use super::{
-    check_spec, check_time_type, event_times, route_late, window_is_due, window_is_late, RowTimes,
-    Splitter,
+    check_spec, check_time_type, event_times, fires_on, route_late, window_is_due, window_is_late,
+    RowTimes, Splitter,
 };
 use crate::batch::{column_index, column_names};
 use crate::checkpoint::OperatorState;
@@ -518,9 +518,7 @@ impl Operator for WindowProcess {
     }
 
     fn on_watermark(&mut self, wm: Watermark, _: &mut OpContext, out: &mut Output) -> Result<()> {
-        // The final watermark (end of input) fires processing-time windows too, so that
-        // their rows precede it, as event-time results do.
-        if self.event_time() || wm == Watermark::MAX {
+        if fires_on(self.spec.domain, wm) {
             self.fire_due(wm.0, out)?;
         }
         out.emit_watermark(wm);

@@ -28,7 +28,7 @@ use std::time::Duration;
 use sqlparser::ast::{self, Expr, Ident, SelectItem};
 
 use super::rel::{calc, Rel, Windowed};
-use super::window::{call_args, describe, materialize, WINDOW_COLUMNS};
+use super::window::{apply_filters, call_args, describe, materialize, WINDOW_COLUMNS};
 use super::{identity, loc, PlanNode, Planner};
 use crate::error::Result;
 use crate::operator::window::AggSpec;
@@ -196,10 +196,8 @@ pub(crate) fn plan(
     pre_rel.columns.truncate(base_len);
     // A session TVF's WHERE runs before its sessions form, as Flink pushes it into the
     // window aggregate.
-    for f in pre_rel.window.take().map(|w| w.filters).unwrap_or_default() {
-        let cols = pre_rel.columns.clone();
-        pre_rel = calc(pre_rel, Some(f), identity(&cols), cols);
-    }
+    let filters = pre_rel.window.take().map(|w| w.filters).unwrap_or_default();
+    let pre_rel = apply_filters(pre_rel, filters);
     // The operator appends window columns of its own: keys that are the window bounds of a
     // cascade keep their SQL name (in `out_cols`) but get a field name of their own.
     let mut fields = pre_cols.clone();

@@ -442,7 +442,7 @@ pub(crate) fn materialize(rel: Rel) -> Result<Rel> {
             .name("WindowTableFunction"),
     };
     let base = w.base_columns;
-    let mut out = Rel {
+    let out = Rel {
         stream,
         columns,
         window: None,
@@ -456,12 +456,19 @@ pub(crate) fn materialize(rel: Rel) -> Result<Rel> {
     }
     .sync_time();
     // A session TVF's deferred WHERE, over the rows with their sessions' bounds.
-    for f in w.filters {
-        let (cols, windowed) = (out.columns.clone(), out.windowed.clone());
-        out = calc(out, Some(f), identity(&cols), cols);
-        out.windowed = windowed;
+    Ok(apply_filters(out, w.filters))
+}
+
+/// The deferred `WHERE` conditions of a `SESSION` TVF ([`PendingWindow::filters`]) over
+/// `rel`: before its sessions form in a session window aggregate, after them elsewhere.
+/// The window bounds, if `rel` has them, stay where they are.
+pub(crate) fn apply_filters(mut rel: Rel, filters: Vec<TypedExpr>) -> Rel {
+    for f in filters {
+        let (cols, windowed) = (rel.columns.clone(), rel.windowed.clone());
+        rel = calc(rel, Some(f), identity(&cols), cols);
+        rel.windowed = windowed;
     }
-    Ok(out)
+    rel
 }
 
 /// `WHERE p` over a pending `SESSION` TVF: kept in the pending window (see
@@ -557,12 +564,17 @@ fn assign(
             }
         }
     }
-    let idx = UInt32Array::from(rows);
-    let mut cols: Vec<ArrayRef> = b
-        .columns()
-        .iter()
-        .map(|c| take(c, &idx, None))
-        .collect::<std::result::Result<_, _>>()?;
+    // Each row in exactly one window (a tumble without null times): the columns as they are.
+    let identity = rows.len() == n && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
+    let mut cols: Vec<ArrayRef> = if identity {
+        b.columns().to_vec()
+    } else {
+        let idx = UInt32Array::from(rows);
+        b.columns()
+            .iter()
+            .map(|c| take(c, &idx, None))
+            .collect::<std::result::Result<_, _>>()?
+    };
     let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
     cols.push(Arc::new(TimestampMillisecondArray::from(starts)));
     cols.push(Arc::new(TimestampMillisecondArray::from(ends)));

@@ -51,9 +51,13 @@ impl Seen {
     ///
     /// # Errors
     /// `values` of another type, or lengths that differ.
-    pub(super) fn first_seen(&mut self, groups: &[u32], values: &ArrayRef) -> Result<BooleanArray> {
+    pub(super) fn first_seen(
+        &mut self,
+        groups: &ArrayRef,
+        values: &ArrayRef,
+    ) -> Result<BooleanArray> {
         let mut next = self.pairs.num_groups() as u32;
-        self.intern(groups, values)?;
+        self.load(groups, values)?;
         let ids = &self.ids;
         let mask = BooleanBuffer::collect_bool(ids.len(), |i| {
             let new = ids[i] == next;
@@ -63,18 +67,13 @@ impl Seen {
         Ok(BooleanArray::new(mask, None))
     }
 
-    /// Adds the pairs `(groups[i], values[i])` (a restore).
+    /// Adds the pairs `(groups[i], values[i])` (`groups`: a `UInt32` column of group ids).
     ///
     /// # Errors
     /// As [`first_seen`](Self::first_seen).
-    pub(super) fn load(&mut self, groups: &[u32], values: &ArrayRef) -> Result<()> {
-        self.intern(groups, values)
-    }
-
-    fn intern(&mut self, groups: &[u32], values: &ArrayRef) -> Result<()> {
-        let groups: ArrayRef = Arc::new(UInt32Array::from(groups.to_vec()));
+    pub(super) fn load(&mut self, groups: &ArrayRef, values: &ArrayRef) -> Result<()> {
         self.pairs
-            .intern(&[groups, values.clone()], &mut self.ids)?;
+            .intern(&[groups.clone(), values.clone()], &mut self.ids)?;
         Ok(())
     }
 
@@ -149,7 +148,8 @@ impl DistinctInputs {
     }
 
     /// The masks of one batch: per slot, the rows bringing a new `(group, value)` pair into
-    /// `sets` (`cols`: the layout's used columns, `groups`: each row's group id).
+    /// `sets` (`cols`: the layout's used columns, `groups`: each row's group id). Empty,
+    /// without allocating, when no input is distinct.
     ///
     /// # Errors
     /// As [`Seen::first_seen`].
@@ -159,10 +159,15 @@ impl DistinctInputs {
         groups: &[u32],
         cols: &[ArrayRef],
     ) -> Result<Vec<BooleanArray>> {
+        if self.slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One group id column per batch, shared by every distinct input.
+        let groups: ArrayRef = Arc::new(UInt32Array::from(groups.to_vec()));
         self.slots
             .iter()
             .zip(sets.iter_mut())
-            .map(|((pos, _), set)| set.first_seen(groups, &cols[*pos]))
+            .map(|((pos, _), set)| set.first_seen(&groups, &cols[*pos]))
             .collect()
     }
 }
@@ -171,6 +176,10 @@ impl DistinctInputs {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
+
+    fn ids(groups: &[u32]) -> ArrayRef {
+        Arc::new(UInt32Array::from(groups.to_vec()))
+    }
 
     #[test]
     fn first_rows_of_new_pairs_only() {
@@ -182,18 +191,18 @@ mod tests {
             None,
             Some(1),
         ]));
-        let m = s.first_seen(&[0, 0, 0, 0, 1], &v).unwrap();
+        let m = s.first_seen(&ids(&[0, 0, 0, 0, 1]), &v).unwrap();
         assert_eq!(m, BooleanArray::from(vec![true, false, true, true, true]));
         // A later batch: (0, 1) and (1, 1) are old, (1, 2) new, twice in the batch.
         let v: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 2, 1]));
-        let m = s.first_seen(&[0, 1, 1, 1], &v).unwrap();
+        let m = s.first_seen(&ids(&[0, 1, 1, 1]), &v).unwrap();
         assert_eq!(m, BooleanArray::from(vec![false, true, false, false]));
         assert_eq!(s.len(), 5);
         let (g, vals) = s.pairs().unwrap();
         let mut restored = Seen::new(&DataType::Int64).unwrap();
-        restored.load(g.values(), &vals).unwrap();
+        restored.load(&(Arc::new(g) as ArrayRef), &vals).unwrap();
         let v: ArrayRef = Arc::new(Int64Array::from(vec![2, 3]));
-        let m = restored.first_seen(&[1, 1], &v).unwrap();
+        let m = restored.first_seen(&ids(&[1, 1]), &v).unwrap();
         assert_eq!(m, BooleanArray::from(vec![false, true]));
         s.clear();
         assert_eq!(s.len(), 0);
@@ -203,11 +212,11 @@ mod tests {
     fn strings_and_booleans_are_values_too() {
         let mut s = Seen::new(&DataType::Utf8).unwrap();
         let v: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "a"]));
-        let m = s.first_seen(&[3, 3, 3], &v).unwrap();
+        let m = s.first_seen(&ids(&[3, 3, 3]), &v).unwrap();
         assert_eq!(m, BooleanArray::from(vec![true, true, false]));
         let mut b = Seen::new(&DataType::Boolean).unwrap();
         let v: ArrayRef = Arc::new(BooleanArray::from(vec![true, false, true]));
-        let m = b.first_seen(&[0, 0, 0], &v).unwrap();
+        let m = b.first_seen(&ids(&[0, 0, 0]), &v).unwrap();
         assert_eq!(m, BooleanArray::from(vec![true, true, false]));
     }
 

@@ -91,22 +91,14 @@ impl WindowAggregate {
                 }
                 let (groups, values) = seen.pairs()?;
                 let m = groups.len();
-                let mut columns: Columns = vec![
-                    (
-                        "window_start".into(),
-                        Arc::new(Int64Array::from_value(start, m)),
-                    ),
-                    (
-                        "window_end".into(),
-                        Arc::new(Int64Array::from_value(end, m)),
-                    ),
-                ];
+                let mut pairs = bounds(info, m);
                 for (i, k) in keys.iter().enumerate() {
-                    columns.push((format!("key{i}"), take(k.as_ref(), &groups, None)?));
+                    pairs.push((format!("key{i}"), take(k.as_ref(), &groups, None)?));
                 }
-                columns.push(("value".into(), values));
+                pairs.push(("value".into(), values));
+                // Filed like the pair's group.
                 let pair_kg = groups.values().iter().map(|&g| kg[g as usize]).collect();
-                state.push_keyed(distinct_table(slot), pair_kg, &state_batch(columns, m)?)?;
+                state.push_keyed(distinct_table(slot), pair_kg, &state_batch(pairs, m)?)?;
             }
         }
         Ok(state)
@@ -237,11 +229,26 @@ impl WindowAggregate {
                     gids.resize(part.num_rows(), 0);
                 }
             }
-            let values = part.column(2 + layout.num_keys);
-            st.seen[slot].load(&gids, values)?;
+            let groups: ArrayRef = Arc::new(UInt32Array::from(std::mem::take(&mut gids)));
+            st.seen[slot].load(&groups, part.column(2 + layout.num_keys))?;
         }
         Ok(())
     }
+}
+
+/// The `window_start` and `window_end` columns of `n` rows of one window: the first columns
+/// of [`GROUPS_TABLE`] and of the distinct tables.
+fn bounds(info: WindowInfo, n: usize) -> Columns {
+    vec![
+        (
+            "window_start".into(),
+            Arc::new(Int64Array::from_value(info.start, n)),
+        ),
+        (
+            "window_end".into(),
+            Arc::new(Int64Array::from_value(info.end, n)),
+        ),
+    ]
 }
 
 /// The columns of one window's rows in [`GROUPS_TABLE`], and its key columns. Takes the
@@ -253,15 +260,8 @@ fn window_columns(
 ) -> Result<(Columns, Vec<ArrayRef>)> {
     let n = st.num_groups;
     let dirty = (0..n).map(|g| Some(st.dirty_flag.get(g).copied().unwrap_or(false)));
-    let mut columns: Columns = vec![
-        (
-            "window_start".into(),
-            Arc::new(Int64Array::from_value(info.start, n)),
-        ),
-        (
-            "window_end".into(),
-            Arc::new(Int64Array::from_value(info.end, n)),
-        ),
+    let mut columns = bounds(info, n);
+    columns.extend::<Columns>(vec![
         (
             "group".into(),
             Arc::new(UInt32Array::from_iter_values(0..n as u32)),
@@ -271,7 +271,7 @@ fn window_columns(
             Arc::new(BooleanArray::from(vec![st.fired; n])),
         ),
         ("dirty".into(), Arc::new(dirty.collect::<BooleanArray>())),
-    ];
+    ]);
     let keys = match &st.indexer {
         Some(ix) => ix.emit_keys()?,
         None => Vec::new(),
