@@ -444,6 +444,18 @@ struct Slot<V> {
     value: V,
 }
 
+impl<V> Slot<V> {
+    /// The key's bytes, in the arena `keys` of its index.
+    fn key<'k>(&self, keys: &'k [u8]) -> &'k [u8] {
+        &keys[self.start..self.start + self.len]
+    }
+
+    /// Whether this is the slot of `key` (whose hash is `hash`).
+    fn is(&self, keys: &[u8], hash: u64, key: &[u8]) -> bool {
+        self.hash == hash && self.key(keys) == key
+    }
+}
+
 /// A hash table from key bytes to `V`, probed with precomputed `hash_columns` hashes; a hit
 /// compares the key bytes, so equal hashes of different keys never match. The keys' bytes
 /// live in one growing arena (a new key costs no allocation of its own: joins on nearly
@@ -463,11 +475,8 @@ impl<V> KeyIndex<V> {
 
     /// The value of `key` (whose hash is `hash`).
     pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&V> {
-        let keys = &self.keys;
         self.table
-            .find(hash, |s| {
-                s.hash == hash && keys[s.start..s.start + s.len] == *key
-            })
+            .find(hash, |s| s.is(&self.keys, hash, key))
             .map(|s| &s.value)
     }
 
@@ -475,17 +484,13 @@ impl<V> KeyIndex<V> {
     pub(crate) fn get_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut V> {
         let keys = &self.keys;
         self.table
-            .find_mut(hash, |s| {
-                s.hash == hash && keys[s.start..s.start + s.len] == *key
-            })
+            .find_mut(hash, |s| s.is(keys, hash, key))
             .map(|s| &mut s.value)
     }
 
     /// Every key's bytes and value, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
-        self.table
-            .iter()
-            .map(|s| (&self.keys[s.start..s.start + s.len], &s.value))
+        self.table.iter().map(|s| (s.key(&self.keys), &s.value))
     }
 
     /// The value of `key`, inserted with `init` if absent.
@@ -496,8 +501,10 @@ impl<V> KeyIndex<V> {
         init: impl FnOnce() -> V,
     ) -> &mut V {
         let keys = &self.keys;
-        let found = |s: &Slot<V>| s.hash == hash && keys[s.start..s.start + s.len] == *key;
-        match self.table.entry(hash, found, |s| s.hash) {
+        match self
+            .table
+            .entry(hash, |s| s.is(keys, hash, key), |s| s.hash)
+        {
             Entry::Occupied(o) => &mut o.into_mut().value,
             Entry::Vacant(v) => {
                 let start = self.keys.len();

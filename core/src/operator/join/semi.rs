@@ -62,7 +62,7 @@ use arrow::row::RowConverter;
 
 use self::input::{Bound, Input};
 use self::store::{RowLoc, Store, DEAD};
-use super::{side_of, take_rows, Gather, KeyIndex};
+use super::{side_of, take_rows, KeyIndex};
 use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
 use crate::operator::{OpContext, Operator, Output};
@@ -134,17 +134,37 @@ pub enum SemiJoinKind {
 struct Entry {
     /// Rows of `left` and `right` that left the state since the lists were last compacted.
     dead: [u32; 2],
-    /// Left rows in state, in arrival order (dead ones too, until compacted).
-    left: Vec<RowLoc>,
-    /// Right rows (with a residual predicate), in arrival order (dead ones too, until
-    /// compacted).
-    right: Vec<RowLoc>,
+    /// Rows in state per side, in arrival order (dead ones too, until compacted): left
+    /// rows, and right rows only with a residual predicate.
+    rows: [Vec<RowLoc>; 2],
     /// Live right rows (without a residual predicate).
     right_count: u64,
 }
 
 fn is_retraction(op: i8) -> bool {
     op == UPDATE_BEFORE || op == DELETE
+}
+
+/// The rows of `batch` where `pred` (the `what`) holds, `NULL` counting as false.
+fn holds(pred: &PairPredicate, batch: &RecordBatch, what: &str) -> Result<BooleanBuffer> {
+    let mask = pred(batch)?;
+    let mask = mask
+        .as_boolean_opt()
+        .ok_or_else(|| Error::Internal(format!("semi join: the {what} is not BOOLEAN")))?;
+    Ok(match mask.logical_nulls() {
+        Some(n) if n.null_count() > 0 => mask.values() & n.inner(),
+        _ => mask.values().clone(),
+    })
+}
+
+/// Whether the row at `loc` is in the state: for a row of the batch being kept as
+/// `batch_id`, per its `kept_counts` so far; else per `store`.
+fn is_live(store: &Store, batch_id: u32, kept_counts: &[u64], (b, r): RowLoc) -> bool {
+    if b == batch_id {
+        kept_counts.get(r as usize).is_some_and(|&c| c != DEAD)
+    } else {
+        store.is_live((b, r))
+    }
 }
 
 /// Streaming semi or anti join of an outer query's rows (input 0) with a subquery's
@@ -302,33 +322,11 @@ impl SemiAntiJoin {
         if changes.is_empty() {
             return Ok(());
         }
-        let store = &self.stores[0];
-        let mut gather = Gather::new();
-        for &((b, r), _) in changes {
-            gather.push(b, r as usize, |b| store.get(b).map(|s| &s.data))?;
-        }
-        let columns = gather.finish()?;
+        let columns = self.stores[0].gather(changes.iter().map(|&(loc, _)| loc))?;
         let ops = changes.iter().map(|&(_, op)| op).collect();
         let batch = self.assemble(columns, ops)?;
         out.emit(batch);
         Ok(())
-    }
-
-    /// Build the schema of pair batches once both inputs are known.
-    fn ensure_pair_schema(&mut self) {
-        if self.pair_schema.is_some() {
-            return;
-        }
-        if let (Some(l), Some(r)) = (&self.sides[0], &self.sides[1]) {
-            let fields: Vec<Field> = l
-                .data
-                .fields()
-                .iter()
-                .chain(r.data.fields().iter())
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect();
-            self.pair_schema = Some(Arc::new(Schema::new(fields)));
-        }
     }
 
     /// Rows of the residual predicate's pairs that hold: `left` and `right` are the two
@@ -346,21 +344,13 @@ impl SemiAntiJoin {
         let mut columns = left;
         columns.extend(right);
         let pairs = RecordBatch::try_new(schema, columns)?;
-        let mask = pred(&pairs)?;
-        let mask = mask.as_boolean_opt().ok_or_else(|| {
-            Error::Internal("semi join: the residual predicate is not BOOLEAN".into())
-        })?;
-        Ok(match mask.logical_nulls() {
-            Some(n) if n.null_count() > 0 => mask.values() & n.inner(),
-            _ => mask.values().clone(),
-        })
+        holds(pred, &pairs, "residual predicate")
     }
 
     /// The match count of every row of an arriving left batch (0 for null keys).
     fn left_counts(&mut self, p: &Input) -> Result<Vec<u64>> {
         let n = p.data.num_rows();
         let mut counts = vec![0u64; n];
-        self.ensure_pair_schema();
         let Some(pred) = self.residual.clone() else {
             for (i, c) in counts.iter_mut().enumerate() {
                 if p.is_valid(i) {
@@ -380,7 +370,7 @@ impl SemiAntiJoin {
             let Some(e) = self.index.get(p.hashes[i], p.key(i)) else {
                 continue;
             };
-            for &loc in e.right.iter().filter(|&&l| self.stores[1].is_live(l)) {
+            for &loc in e.rows[1].iter().filter(|&&l| self.stores[1].is_live(l)) {
                 probe.push(i as u32);
                 locs.push(loc);
                 if probe.len() >= PAIR_CHUNK {
@@ -403,12 +393,7 @@ impl SemiAntiJoin {
         counts: &mut [u64],
     ) -> Result<()> {
         let left = take_rows(&p.data, probe)?;
-        let store = &self.stores[1];
-        let mut gather = Gather::new();
-        for &(b, r) in locs.iter() {
-            gather.push(b, r as usize, |b| store.get(b).map(|s| &s.data))?;
-        }
-        let right = gather.finish()?;
+        let right = self.stores[1].gather(locs.iter().copied())?;
         let mask = self.residual_mask(pred, left, right)?;
         for k in mask.set_indices() {
             counts[probe[k] as usize] += 1;
@@ -441,13 +426,7 @@ impl SemiAntiJoin {
         };
         // Every indexed row is live (rows of an updating side leave only this way); the
         // check keeps a broken invariant from retracting a row twice.
-        let live = |&(b, r): &RowLoc| {
-            if b == batch_id {
-                kept_counts.get(r as usize).is_some_and(|&c| c != DEAD)
-            } else {
-                store.is_live((b, r))
-            }
-        };
+        let live = |&loc: &RowLoc| is_live(store, batch_id, kept_counts, loc);
         let Some((b, r)) = std::iter::from_fn(|| queue.pop_front()).find(live) else {
             return Ok(false);
         };
@@ -460,25 +439,23 @@ impl SemiAntiJoin {
         }
         // The key's list keeps the dead row until dead rows are half of it.
         if let Some(e) = self.index.get_mut(p.hashes[i], p.key(i)) {
-            let list = if side == 0 { &mut e.left } else { &mut e.right };
+            let list = &mut e.rows[side];
             e.dead[side] += 1;
             if e.dead[side] as usize * 2 > list.len() {
-                list.retain(|&(b, r)| {
-                    if b == batch_id {
-                        kept_counts.get(r as usize).is_some_and(|&c| c != DEAD)
-                    } else {
-                        store.is_live((b, r))
-                    }
-                });
+                list.retain(|&loc| is_live(store, batch_id, kept_counts, loc));
                 e.dead[side] = 0;
             }
         }
         Ok(true)
     }
 
-    /// Index row `i` of `p`, kept at `loc`, by its whole-row encoding when `side` is
-    /// updating.
-    fn index_row(&mut self, side: usize, p: &Input, i: usize, loc: RowLoc) {
+    /// Index row `i` of `p` (of `side`), kept at `loc`: in its key's list, and by its
+    /// whole-row encoding when `side` is updating.
+    fn track(&mut self, side: usize, p: &Input, i: usize, loc: RowLoc) {
+        self.index
+            .get_or_insert_with(p.hashes[i], p.key(i), Entry::default)
+            .rows[side]
+            .push(loc);
         if let Some(full) = &p.full {
             self.rows_index[side]
                 .get_or_insert_with(p.full_hashes[i], full.row(i).data(), VecDeque::new)
@@ -487,11 +464,11 @@ impl SemiAntiJoin {
     }
 
     /// Keep the rows `kept` of `p` (with their counts) as a new batch of `side`.
-    fn store(&mut self, side: usize, p: Input, kept: &[u32], counts: Vec<u64>) -> Result<u32> {
+    fn store(&mut self, side: usize, p: Input, kept: Vec<u32>, counts: Vec<u64>) -> Result<u32> {
         let data = if kept.len() == p.data.num_rows() {
             p.data
         } else {
-            take_record_batch(&p.data, &UInt32Array::from(kept.to_vec()))?
+            take_record_batch(&p.data, &UInt32Array::from(kept))?
         };
         self.stores[side].push(data, counts)
     }
@@ -520,24 +497,24 @@ impl SemiAntiJoin {
             if is_retraction(op) {
                 self.remove_equal(0, &p, i, batch_id, &mut kept_counts)?;
             } else if keep_matched || count == 0 {
-                let loc = (batch_id, kept.len() as u32);
-                self.index
-                    .get_or_insert_with(p.hashes[i], p.key(i), Entry::default)
-                    .left
-                    .push(loc);
-                self.index_row(0, &p, i, loc);
+                self.track(0, &p, i, (batch_id, kept.len() as u32));
                 kept.push(i as u32);
                 // Without a residual predicate the key's right count is authoritative.
                 kept_counts.push(if self.residual.is_some() { count } else { 0 });
             }
         }
         if !emit.is_empty() {
-            let columns = take_rows(&p.data, &emit)?;
+            // Rows are picked in order, so all of them is the batch as it is.
+            let columns = if emit.len() == n {
+                p.data.columns().to_vec()
+            } else {
+                take_rows(&p.data, &emit)?
+            };
             let batch = self.assemble(columns, ops)?;
             out.emit(batch);
         }
         if !kept.is_empty() {
-            let id = self.store(0, p, &kept, kept_counts)?;
+            let id = self.store(0, p, kept, kept_counts)?;
             debug_assert_eq!(id, batch_id);
         }
         self.stores[0].sweep();
@@ -597,14 +574,14 @@ impl SemiAntiJoin {
             let op = if retract { down } else { up };
             let store = &self.stores[0];
             changes.extend(
-                e.left
+                e.rows[0]
                     .iter()
                     .filter(|&&loc| store.is_live(loc))
                     .map(|&loc| (loc, op)),
             );
             if !keep_matched {
                 e.dead[0] = 0;
-                for loc in e.left.drain(..) {
+                for loc in e.rows[0].drain(..) {
                     self.stores[0].kill(loc)?;
                 }
             }
@@ -628,18 +605,12 @@ impl SemiAntiJoin {
                     effective.push((j as u32, false));
                 }
             } else {
-                let loc = (batch_id, kept.len() as u32);
-                self.index
-                    .get_or_insert_with(p.hashes[j], p.key(j), Entry::default)
-                    .right
-                    .push(loc);
-                self.index_row(1, &p, j, loc);
+                self.track(1, &p, j, (batch_id, kept.len() as u32));
                 kept.push(j as u32);
                 kept_counts.push(0);
                 effective.push((j as u32, true));
             }
         }
-        self.ensure_pair_schema();
         let mut changes = Vec::new();
         let mut pairs: Vec<(RowLoc, u32, bool)> = Vec::new();
         // The key's left rows, copied so that applying a chunk may change the state.
@@ -649,7 +620,7 @@ impl SemiAntiJoin {
             lefts.clear();
             if let Some(e) = self.index.get(p.hashes[j as usize], p.key(j as usize)) {
                 let store = &self.stores[0];
-                lefts.extend(e.left.iter().filter(|&&loc| store.is_live(loc)));
+                lefts.extend(e.rows[0].iter().filter(|&&loc| store.is_live(loc)));
             }
             for &loc in &lefts {
                 pairs.push((loc, j, add));
@@ -665,13 +636,13 @@ impl SemiAntiJoin {
             let store = &self.stores[0];
             for &(j, _) in &effective {
                 if let Some(e) = self.index.get_mut(p.hashes[j as usize], p.key(j as usize)) {
-                    e.left.retain(|&loc| store.is_live(loc));
+                    e.rows[0].retain(|&loc| store.is_live(loc));
                     e.dead[0] = 0;
                 }
             }
         }
         if !kept.is_empty() {
-            let id = self.store(1, p, &kept, kept_counts)?;
+            let id = self.store(1, p, kept, kept_counts)?;
             debug_assert_eq!(id, batch_id);
         }
         Ok(changes)
@@ -686,12 +657,7 @@ impl SemiAntiJoin {
         pairs: &mut Vec<(RowLoc, u32, bool)>,
         changes: &mut Vec<(RowLoc, i8)>,
     ) -> Result<bool> {
-        let store = &self.stores[0];
-        let mut gather = Gather::new();
-        for &((b, r), _, _) in pairs.iter() {
-            gather.push(b, r as usize, |b| store.get(b).map(|s| &s.data))?;
-        }
-        let left = gather.finish()?;
+        let left = self.stores[0].gather(pairs.iter().map(|&(loc, _, _)| loc))?;
         let rows: Vec<u32> = pairs.iter().map(|&(_, j, _)| j).collect();
         let right = take_rows(&p.data, &rows)?;
         let mask = self.residual_mask(pred, left, right)?;

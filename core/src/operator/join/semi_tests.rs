@@ -44,6 +44,19 @@ struct Config {
     updating: [bool; 2],
 }
 
+impl Config {
+    /// A `kind` join on `k` alone, of insert-only inputs.
+    fn keyed(kind: SemiJoinKind) -> Self {
+        Config {
+            kind,
+            residual: false,
+            left_filter: false,
+            keyed: true,
+            updating: [false, false],
+        }
+    }
+}
+
 fn batch(fields: Vec<(&str, ArrayRef)>, ops: Option<Vec<i8>>) -> RecordBatch {
     let mut f: Vec<Field> = fields
         .iter()
@@ -57,34 +70,38 @@ fn batch(fields: Vec<(&str, ArrayRef)>, ops: Option<Vec<i8>>) -> RecordBatch {
     RecordBatch::try_new(Arc::new(Schema::new(f)), columns).unwrap()
 }
 
-/// Left batch `k, lid, lv` (plus `$op` when updating).
-fn left_batch(rows: &[(L, i8)], updating: bool) -> RecordBatch {
-    let col = |f: &dyn Fn(&L) -> Option<i64>| -> ArrayRef {
-        Arc::new(Int64Array::from(
-            rows.iter().map(|(r, _)| f(r)).collect::<Vec<_>>(),
-        ))
-    };
+/// A batch of the BIGINT columns `names`, whose values `row` gives (plus `$op` when
+/// updating).
+fn rows_batch<T>(
+    names: &[&str],
+    rows: &[(T, i8)],
+    row: impl Fn(&T) -> Vec<Option<i64>>,
+    updating: bool,
+) -> RecordBatch {
+    let values: Vec<Vec<Option<i64>>> = rows.iter().map(|(r, _)| row(r)).collect();
+    let fields = names
+        .iter()
+        .enumerate()
+        .map(|(c, n)| {
+            let col: Vec<Option<i64>> = values.iter().map(|v| v[c]).collect();
+            (*n, Arc::new(Int64Array::from(col)) as ArrayRef)
+        })
+        .collect();
     batch(
-        vec![
-            ("k", col(&|r| r.k)),
-            ("lid", col(&|r| Some(r.id))),
-            ("lv", col(&|r| Some(r.v))),
-        ],
+        fields,
         updating.then(|| rows.iter().map(|&(_, op)| op).collect()),
     )
 }
 
+/// Left batch `k, lid, lv` (plus `$op` when updating).
+fn left_batch(rows: &[(L, i8)], updating: bool) -> RecordBatch {
+    let row = |r: &L| vec![r.k, Some(r.id), Some(r.v)];
+    rows_batch(&["k", "lid", "lv"], rows, row, updating)
+}
+
 /// Right batch `k, rv` (plus `$op` when updating).
 fn right_batch(rows: &[(R, i8)], updating: bool) -> RecordBatch {
-    let col = |f: &dyn Fn(&R) -> Option<i64>| -> ArrayRef {
-        Arc::new(Int64Array::from(
-            rows.iter().map(|(r, _)| f(r)).collect::<Vec<_>>(),
-        ))
-    };
-    batch(
-        vec![("k", col(&|r| r.k)), ("rv", col(&|r| Some(r.v)))],
-        updating.then(|| rows.iter().map(|&(_, op)| op).collect()),
-    )
+    rows_batch(&["k", "rv"], rows, |r| vec![r.k, Some(r.v)], updating)
 }
 
 /// `lv < rv` over a pair batch `k, lid, lv, k, rv`.
@@ -213,14 +230,7 @@ fn r(k: Option<i64>) -> (R, i8) {
 
 /// Semi and anti changelogs of one insert-only run with null keys on both sides.
 fn known_answer(kind: SemiJoinKind) -> Vec<Vec<String>> {
-    let c = Config {
-        kind,
-        residual: false,
-        left_filter: false,
-        keyed: true,
-        updating: [false, false],
-    };
-    let mut op = join(c);
+    let mut op = join(Config::keyed(kind));
     let mut ctx = OpContext::new(0, 1, MAX_PARALLELISM);
     let k = Some;
     let steps = [
@@ -306,11 +316,8 @@ fn output_is_insert_only_for_a_semi_join_of_insert_only_inputs() {
 fn right_retractions_unmatch_and_rematch() {
     // Semi: the left row appears with its first match and goes with its last one.
     let c = Config {
-        kind: SemiJoinKind::Semi,
-        residual: false,
-        left_filter: false,
-        keyed: true,
         updating: [false, true],
+        ..Config::keyed(SemiJoinKind::Semi)
     };
     let mut op = join(c);
     let mut ctx = OpContext::new(0, 1, MAX_PARALLELISM);
@@ -338,11 +345,9 @@ fn right_retractions_unmatch_and_rematch() {
 #[test]
 fn left_retractions_are_forwarded_while_visible() {
     let c = Config {
-        kind: SemiJoinKind::Anti,
         residual: true,
-        left_filter: false,
-        keyed: true,
         updating: [true, false],
+        ..Config::keyed(SemiJoinKind::Anti)
     };
     let row = |id, v, op| (L { k: Some(1), id, v }, op);
     let steps = [

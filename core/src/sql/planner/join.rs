@@ -249,7 +249,7 @@ pub(super) fn and_all(parts: Vec<Expr>) -> Option<Expr> {
 }
 
 /// A conjunct of a join condition that is not a key: which inputs it reads.
-enum Conjunct {
+pub(super) enum Conjunct {
     /// Only the left input's columns.
     Left(Expr),
     /// Only the right input's columns.
@@ -262,7 +262,7 @@ enum Conjunct {
 
 /// Split a join condition (over the left input's `nl` columns, then the right's) into
 /// equality keys `(left expr, right expr)` and the other conjuncts.
-fn classify(
+pub(super) fn classify(
     cond: Option<Expr>,
     scope: &Scope,
     nl: usize,

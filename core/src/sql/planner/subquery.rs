@@ -48,7 +48,7 @@ use std::sync::Arc;
 use sqlparser::ast::{self, BinaryOperator, Expr, SelectItem, SetExpr, UnaryOperator};
 use sqlparser::tokenizer::Location;
 
-use super::join::{and_all, conjuncts};
+use super::join::{and_all, classify, conjuncts, Conjunct};
 use super::rel::{calc, calc_always, field_names, PlanNode, Rel};
 use super::window::materialize;
 use super::{identity, loc, rank, Planner};
@@ -58,8 +58,8 @@ use crate::sql::dialect::sql_error;
 use crate::sql::expr::{common_type, compile, Scope, TypedExpr};
 use crate::sql::types::{Column, SqlType};
 
-use self::scalar::{has_aggregate, scalar};
-use self::scope::{combined, readable, rewrite, side_filter, sides, synthetic, INNER};
+use self::scalar::{has_aggregate, scalar, ungrouped};
+use self::scope::{combined, readable, rewrite, side_filter, synthetic, INNER};
 
 /// Whether `e` holds a subquery anywhere.
 pub(super) fn contains_subquery(e: &Expr) -> bool {
@@ -351,7 +351,6 @@ fn simple_select(q: &ast::Query) -> Option<&ast::Select> {
     let SetExpr::Select(s) = q.body.as_ref() else {
         return None;
     };
-    let no_group = matches!(&s.group_by, ast::GroupByExpr::Expressions(g, _) if g.is_empty());
     let plain = s.projection.iter().all(|item| match item {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
             !has_aggregate(e)
@@ -363,8 +362,7 @@ fn simple_select(q: &ast::Query) -> Option<&ast::Select> {
         }
         _ => true,
     });
-    (no_group && s.having.is_none() && s.distinct.is_none() && !s.from.is_empty() && plain)
-        .then_some(s.as_ref())
+    (ungrouped(s) && !s.from.is_empty() && plain).then_some(s.as_ref())
 }
 
 /// Plan `q` on its own; a failure to resolve a name the outer query has is reported as
@@ -414,34 +412,18 @@ struct Split {
 fn split_conds(outer: &Rel, inner: &Rel, conds: &[Expr], kind: SemiJoinKind) -> Result<Split> {
     let nl = outer.columns.len();
     let scope = combined(outer, inner);
+    let (pairs, rest) = classify(and_all(conds.to_vec()), &scope, nl);
     let mut split = Split {
-        pairs: Vec::new(),
+        pairs,
         residual: Vec::new(),
         left_only: Vec::new(),
         outer_filters: Vec::new(),
         inner_filters: Vec::new(),
     };
-    for c in conds {
-        if let Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Eq,
-            right,
-        } = c
-        {
-            if let (Ok(a), Ok(b)) = (compile(left, &scope), compile(right, &scope)) {
-                match (sides(&a, nl), sides(&b, nl)) {
-                    ((true, false), (false, true)) => {
-                        split.pairs.push((a, b));
-                        continue;
-                    }
-                    ((false, true), (true, false)) => {
-                        split.pairs.push((b, a));
-                        continue;
-                    }
-                    _ => {}
-                }
-            }
-        }
+    for part in rest {
+        let (Conjunct::Left(c) | Conjunct::Right(c) | Conjunct::Both(c) | Conjunct::Unresolved(c)) =
+            &part;
+        // Compiled again: a name neither side has is an error here.
         let t = compile(c, &scope)?;
         if t.ty() != SqlType::Boolean {
             return Err(sql_error(
@@ -449,19 +431,19 @@ fn split_conds(outer: &Rel, inner: &Rel, conds: &[Expr], kind: SemiJoinKind) -> 
                 format!("a condition must be BOOLEAN, not {}", t.ty()),
             ));
         }
-        match sides(&t, nl) {
+        match part {
             // An outer row failing it has no match: no semi join row, an anti join row.
-            (true, false) if kind == SemiJoinKind::Semi => split
+            Conjunct::Left(c) if kind == SemiJoinKind::Semi => split
                 .outer_filters
-                .push(side_filter(c, t, outer, inner, outer)),
-            (true, false) => split.left_only.push(c.clone()),
-            (false, true) => {
+                .push(side_filter(&c, t, outer, inner, outer)),
+            Conjunct::Left(c) => split.left_only.push(c),
+            Conjunct::Right(c) => {
                 let moved = t.remap_columns(&|j| j - nl);
                 split
                     .inner_filters
-                    .push(side_filter(c, moved, outer, inner, inner))
+                    .push(side_filter(&c, moved, outer, inner, inner))
             }
-            _ => split.residual.push(c.clone()),
+            Conjunct::Both(c) | Conjunct::Unresolved(c) => split.residual.push(c),
         }
     }
     Ok(split)
@@ -510,10 +492,7 @@ fn join(outer: Rel, inner: Rel, conds: Vec<Expr>, kind: SemiJoinKind, at: Locati
             ));
         };
         let (a, b) = (a.cast_to(ty)?, b.cast_to(ty)?.remap_columns(&|j| j - nl));
-        lk.push(match a.as_column() {
-            Some(i) if left[i].1.ty == ty => i,
-            _ => push(&mut left, a, "$key"),
-        });
+        lk.push(push(&mut left, a, "$key"));
         rk.push(push(&mut right, b, "$r"));
     }
     if lk.is_empty() {

@@ -146,12 +146,7 @@ impl SemiAntiJoin {
                             "semi join: restore: state table '{name}' holds a row with a null key"
                         )));
                     }
-                    let e = self
-                        .index
-                        .get_or_insert_with(p.hashes[i], p.key(i), Entry::default);
-                    let list = if side == 0 { &mut e.left } else { &mut e.right };
-                    list.push((id, i as u32));
-                    self.index_row(side, &p, i, (id, i as u32));
+                    self.track(side, &p, i, (id, i as u32));
                 }
                 self.stores[side].push(p.data, counts)?;
             }
@@ -161,14 +156,7 @@ impl SemiAntiJoin {
                 let (keys, counts) = split_trailing(batch, COUNT_COLUMN, RIGHT_COUNTS)?;
                 let cols = keys.columns().to_vec();
                 self.ensure_converter(cols.iter().map(|c| c.data_type().clone()).collect(), 1)?;
-                let (rows, hashes) = match &self.converter {
-                    Some((_, conv)) => {
-                        let mut hashes = Vec::new();
-                        millstream_kernels::hash::hash_columns(&cols, &mut hashes)?;
-                        (Some(conv.convert_columns(&cols)?), hashes)
-                    }
-                    None => (None, vec![0; counts.len()]),
-                };
+                let (rows, hashes) = self.encode_keys(&cols, counts.len())?;
                 for (i, &c) in counts.iter().enumerate() {
                     let key = rows.as_ref().map_or(&[][..], |r| r.row(i).data());
                     self.index

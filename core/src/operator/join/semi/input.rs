@@ -3,14 +3,15 @@
 //! row kinds, with its keys encoded (`arrow::row`) and hashed, and its rows encoded whole
 //! when the side is updating.
 
-use arrow::array::{Array, ArrayRef, AsArray, Int8Array, RecordBatch};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
+use arrow::array::{Array, ArrayRef, AsArray, Int8Array, RecordBatch};
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use arrow::datatypes::{DataType, Int8Type, SchemaRef};
+use arrow::datatypes::{DataType, Field, Int8Type, Schema, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
 
-use super::{SemiAntiJoin, INSERT, OP_COLUMN};
+use super::{holds, SemiAntiJoin, INSERT, OP_COLUMN};
 use crate::batch::column_index;
 use crate::error::{Error, Result};
 use crate::operator::join::state::SIDE_TABLES;
@@ -95,6 +96,17 @@ impl SemiAntiJoin {
             key_idx,
             full,
         });
+        // Pairs need both inputs' columns; each input binds once.
+        if let (Some(l), Some(r)) = (&self.sides[0], &self.sides[1]) {
+            let fields: Vec<Field> = l
+                .data
+                .fields()
+                .iter()
+                .chain(r.data.fields().iter())
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect();
+            self.pair_schema = Some(Arc::new(Schema::new(fields)));
+        }
         Ok(())
     }
 
@@ -148,6 +160,23 @@ impl SemiAntiJoin {
         self.encode(side, data, ops)
     }
 
+    /// The `arrow::row` encoding and `hash_columns` hashes of `n` rows' key columns `keys`
+    /// (no encoding and hash 0 without keys: every row shares one entry).
+    pub(super) fn encode_keys(
+        &self,
+        keys: &[ArrayRef],
+        n: usize,
+    ) -> Result<(Option<Rows>, Vec<u64>)> {
+        match &self.converter {
+            Some((_, conv)) if !keys.is_empty() => {
+                let mut hashes = Vec::with_capacity(n);
+                millstream_kernels::hash::hash_columns(keys, &mut hashes)?;
+                Ok((Some(conv.convert_columns(keys)?), hashes))
+            }
+            _ => Ok((None, vec![0; n])),
+        }
+    }
+
     pub(super) fn encode(
         &self,
         side: usize,
@@ -163,14 +192,7 @@ impl SemiAntiJoin {
         for k in &keys {
             valid = NullBuffer::union(valid.as_ref(), k.logical_nulls().as_ref());
         }
-        let (rows, hashes) = match &self.converter {
-            Some((_, conv)) if !keys.is_empty() => {
-                let mut hashes = Vec::with_capacity(n);
-                millstream_kernels::hash::hash_columns(&keys, &mut hashes)?;
-                (Some(conv.convert_columns(&keys)?), hashes)
-            }
-            _ => (None, vec![0; n]),
-        };
+        let (rows, hashes) = self.encode_keys(&keys, n)?;
         let full = match &b.full {
             Some(conv) => Some(conv.convert_columns(data.columns())?),
             None => None,
@@ -183,14 +205,7 @@ impl SemiAntiJoin {
         let mut valid = valid.filter(|v| v.null_count() > 0).map(|v| v.into_inner());
         if let (0, Some(f)) = (side, &self.left_filter) {
             // Rows the filter rejects can never match, like rows with a null key.
-            let mask = f(&data)?;
-            let mask = mask.as_boolean_opt().ok_or_else(|| {
-                Error::Internal("semi join: the left filter is not BOOLEAN".into())
-            })?;
-            let holds = match mask.logical_nulls() {
-                Some(n) if n.null_count() > 0 => mask.values() & n.inner(),
-                _ => mask.values().clone(),
-            };
+            let holds = holds(f, &data, "left filter")?;
             valid = Some(match valid {
                 Some(v) => &v & &holds,
                 None => holds,

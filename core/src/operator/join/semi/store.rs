@@ -2,10 +2,11 @@
 //! match count of every row ([`DEAD`] once the row left the state). A batch is freed once
 //! none of its rows is live.
 
-use arrow::array::{RecordBatch, UInt32Array};
+use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 
 use crate::error::{Error, Result};
+use crate::operator::join::Gather;
 
 /// Match count of a row that left the state.
 pub(super) const DEAD: u64 = u64::MAX;
@@ -49,6 +50,15 @@ impl Store {
 
     pub(super) fn get(&self, b: u32) -> Option<&Stored> {
         self.batches.get(b as usize).and_then(Option::as_ref)
+    }
+
+    /// The columns of the rows at `locs`, in order.
+    pub(super) fn gather(&self, locs: impl IntoIterator<Item = RowLoc>) -> Result<Vec<ArrayRef>> {
+        let mut gather = Gather::new();
+        for (b, r) in locs {
+            gather.push(b, r as usize, |b| self.get(b).map(|s| &s.data))?;
+        }
+        gather.finish()
     }
 
     /// Whether the row is still in the state.

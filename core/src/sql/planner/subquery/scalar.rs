@@ -143,10 +143,7 @@ pub(super) fn one_row(q: &ast::Query) -> bool {
     let SetExpr::Select(s) = q.body.as_ref() else {
         return false;
     };
-    let no_group = matches!(&s.group_by, ast::GroupByExpr::Expressions(g, _) if g.is_empty());
-    no_group
-        && s.having.is_none()
-        && s.distinct.is_none()
+    ungrouped(s)
         && !s.projection.is_empty()
         && s.projection.iter().all(|item| match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
@@ -156,6 +153,14 @@ pub(super) fn one_row(q: &ast::Query) -> bool {
         })
 }
 
+/// Whether `s` has no `GROUP BY`, `HAVING` or `DISTINCT`.
+pub(super) fn ungrouped(s: &ast::Select) -> bool {
+    matches!(&s.group_by, ast::GroupByExpr::Expressions(g, _) if g.is_empty())
+        && s.having.is_none()
+        && s.distinct.is_none()
+}
+
+/// Whether `e` calls an aggregate function (not as a window function).
 pub(super) fn has_aggregate(e: &Expr) -> bool {
     ast::visit_expressions(e, |x| match x {
         Expr::Function(f) if is_aggregate_function(&f.name.to_string()) && f.over.is_none() => {

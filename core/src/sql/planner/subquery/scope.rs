@@ -155,10 +155,3 @@ pub(super) fn side_filter(
         .filter(|own| own.ty() == t.ty())
         .unwrap_or(t)
 }
-
-/// Which inputs a compiled condition over [`combined`] reads: (outer, inner).
-pub(super) fn sides(t: &TypedExpr, nl: usize) -> (bool, bool) {
-    let mut refs = Vec::new();
-    t.column_refs(&mut refs);
-    (refs.iter().any(|&i| i < nl), refs.iter().any(|&i| i >= nl))
-}
