@@ -36,6 +36,7 @@
 pub mod changelog;
 mod chunks;
 mod csv;
+mod csv_compact;
 mod json;
 mod json_value;
 pub mod parquet;

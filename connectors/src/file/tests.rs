@@ -623,6 +623,29 @@ fn csv_throughput() {
             1,
         ),
         (
+            "auction,bidder,price,date_time, whole lines (no compaction), p=1",
+            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
+                .with_projection(&narrow)
+                .unwrap()
+                .with_compaction(false),
+            1,
+        ),
+        (
+            "bidder,date_time, fast timestamps, p=1",
+            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
+                .with_projection(&["bidder", "date_time"])
+                .unwrap(),
+            1,
+        ),
+        (
+            "bidder,date_time, whole lines (no compaction), p=1",
+            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
+                .with_projection(&["bidder", "date_time"])
+                .unwrap()
+                .with_compaction(false),
+            1,
+        ),
+        (
             "auction,bidder,price,date_time, arrow timestamps, p=1",
             CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
                 .with_projection(&narrow)
@@ -681,5 +704,64 @@ fn csv_throughput() {
             bytes / best / 1e6,
             bytes / 1e6
         );
+    }
+}
+
+mod compaction {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One CSV line of `small_schema` (sometimes with a field too few or too many, quotes,
+    /// carriage returns or nothing at all) from a few telling values per column.
+    fn line() -> impl Strategy<Value = String> {
+        let int = || prop::sample::select(vec!["", "12", "-3", "x"]);
+        let name = prop::sample::select(vec!["", "ab", "\"a,b\"", "é", "c\r"]);
+        let ts = prop::sample::select(vec!["", "2015-07-15 00:00:00.000", "bad"]);
+        let row = (int(), int(), name, ts).prop_map(|(a, b, c, d)| format!("{a},{b},{c},{d}"));
+        prop_oneof![
+            8 => row,
+            1 => (int(), int()).prop_map(|(a, b)| format!("{a},{b},n")),
+            1 => (int(), int()).prop_map(|(a, b)| format!("{a},{b},n,,{a}")),
+            1 => Just(String::new()),
+        ]
+    }
+
+    /// Good rows and error rows of every subtask.
+    fn read(f: &CsvSourceFactory, batch_size: usize) -> (Vec<RecordBatch>, Vec<RecordBatch>) {
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for i in 0..2 {
+            let mut s = f.create(&ctx(i, 2, batch_size)).unwrap();
+            let (g, b) = drain_one(s.as_mut()).unwrap();
+            good.extend(g);
+            bad.extend(b);
+        }
+        let good = arrow::compute::concat_batches(&f.schema(), &good).unwrap();
+        (vec![good], bad)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Reading compacted lines gives the rows and the error rows of reading whole lines.
+        #[test]
+        fn compacted_lines_read_as_whole_lines(
+            lines in prop::collection::vec(line(), 0..40),
+            projection in prop::sample::subsequence(vec!["id", "price", "name", "date_time"], 1..4)
+                .prop_shuffle(),
+            batch_size in 1usize..9,
+            chunk in 16usize..200,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("t.csv"), lines.join("\n")).unwrap();
+            let options = CsvOptions { on_error: OnError::SideOutput, ..Default::default() };
+            let source = |on| {
+                CsvSourceFactory::new(dir.path(), small_schema(), options)
+                    .with_projection(&projection)
+                    .unwrap()
+                    .with_chunk_size(chunk)
+                    .with_compaction(on)
+            };
+            prop_assert_eq!(read(&source(true), batch_size), read(&source(false), batch_size));
+        }
     }
 }
