@@ -20,6 +20,7 @@ mod over;
 mod rank;
 pub(crate) mod rel;
 mod subquery;
+mod values;
 mod window;
 
 use std::collections::{HashMap, HashSet};
@@ -89,7 +90,7 @@ impl<'a> Planner<'a> {
         if let Some(order) = &q.order_by {
             return Err(sql_error(
                 loc(order),
-                "ORDER BY is not supported on an unbounded result yet (Top-N comes later)",
+                "ORDER BY is not supported on an unbounded result; use Top-N (ROW_NUMBER() OVER (ORDER BY ...) filtered by rank)",
             ));
         }
         if q.limit_clause.is_some() || q.fetch.is_some() {
@@ -127,7 +128,7 @@ impl<'a> Planner<'a> {
                 loc(body),
                 format!("{op} without ALL is not supported yet; use UNION ALL"),
             )),
-            SetExpr::Values(_) => Err(sql_error(loc(body), "VALUES is not supported yet")),
+            SetExpr::Values(v) => values::plan(self, v, loc(body)),
             other => Err(sql_error(loc(other), "unsupported query form")),
         }
     }
@@ -213,15 +214,13 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        if s.from.is_empty() {
-            return Err(sql_error(
-                loc(s),
-                "SELECT without FROM is not supported yet",
-            ));
-        }
-        let (mut rel, rest) = match rank::try_plan_from(self, s)? {
-            Some(ranked) => ranked,
-            None => self.plan_from(&s.from, s.selection.as_ref())?,
+        let (mut rel, rest) = if s.from.is_empty() {
+            (values::one_row(self)?, s.selection.clone())
+        } else {
+            match rank::try_plan_from(self, s)? {
+                Some(ranked) => ranked,
+                None => self.plan_from(&s.from, s.selection.as_ref())?,
+            }
         };
         if let Some(pred) = rest {
             rel = self.filter(rel, &pred)?;
