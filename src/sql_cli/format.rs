@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use anyhow::Result;
 use arrow::array::RecordBatch;
 use millstream::connectors::sql::{ValueFormatter, ValueStyle};
-use millstream::core::sql::{QueryResult, RowKind, SqlType};
+use millstream::core::sql::{ChangeBatch, QueryResult, RowKind, SqlType};
 
 /// How `Rows` results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -217,40 +217,96 @@ pub(crate) fn table(header: &[String], rows: &[Vec<String>], max_width: usize) -
     for w in &mut widths {
         *w = (*w).min(max_width);
     }
-    let border: String = {
-        let mut b = String::from("+");
-        for w in &widths {
-            b.push_str(&"-".repeat(w + 2));
-            b.push('+');
-        }
-        b.push('\n');
-        b
-    };
-    let line = |cells: &[String], out: &mut String| {
-        out.push('|');
-        for (w, cell) in widths.iter().zip(cells) {
-            out.push(' ');
-            let dw = display_width(cell);
-            if dw <= *w {
-                out.push_str(&" ".repeat(w - dw));
-                out.push_str(cell);
-            } else {
-                let cut = truncate(cell, w - 3);
-                out.push_str(&" ".repeat(w - 3 - display_width(cut)));
-                out.push_str(cut);
-                out.push_str("...");
-            }
-            out.push_str(" |");
-        }
-        out.push('\n');
-    };
-    let mut out = border.clone();
-    line(header, &mut out);
-    out.push_str(&border);
+    let mut out = border(&widths);
+    out.push_str(&line(&widths, header));
+    out.push_str(&border(&widths));
     for r in rows {
-        line(r, &mut out);
+        out.push_str(&line(&widths, r));
     }
-    out.push_str(&border);
+    out.push_str(&border(&widths));
+    out
+}
+
+/// A tableau border for columns of `widths`.
+pub(crate) fn border(widths: &[usize]) -> String {
+    let mut b = String::from("+");
+    for w in widths {
+        b.push_str(&"-".repeat(w + 2));
+        b.push('+');
+    }
+    b.push('\n');
+    b
+}
+
+/// One tableau line: `cells` right-aligned in `widths`, cut with `...` when wider.
+pub(crate) fn line(widths: &[usize], cells: &[String]) -> String {
+    let mut out = String::from("|");
+    for (w, cell) in widths.iter().zip(cells) {
+        out.push(' ');
+        let dw = display_width(cell);
+        if dw <= *w {
+            out.push_str(&" ".repeat(w - dw));
+            out.push_str(cell);
+        } else {
+            let cut = truncate(cell, w.saturating_sub(3));
+            out.push_str(&" ".repeat(w.saturating_sub(3 + display_width(cut))));
+            out.push_str(cut);
+            out.push_str("...");
+        }
+        out.push_str(" |");
+    }
+    out.push('\n');
+    out
+}
+
+/// Column widths for rows printed while they arrive, before their values are known: as
+/// wide as the name or the widest value of the type (Flink's streaming tableau), at most
+/// `max_width`.
+pub(crate) fn type_widths(header: &[String], types: &[Option<SqlType>], max: usize) -> Vec<usize> {
+    let max = max.max(4);
+    header
+        .iter()
+        .zip(types)
+        .map(|(name, t)| {
+            let value = match t {
+                None => 2,
+                Some(SqlType::Boolean) => 6,
+                Some(SqlType::TinyInt) => 4,
+                Some(SqlType::SmallInt) => 6,
+                Some(SqlType::Int) => 11,
+                Some(SqlType::BigInt) => 20,
+                Some(SqlType::Date) => 10,
+                Some(SqlType::Timestamp(p) | SqlType::TimestampLtz(p)) => 20 + *p as usize,
+                Some(SqlType::Decimal { precision, .. }) => *precision as usize + 2,
+                Some(_) => max,
+            };
+            display_width(name).max(value).min(max)
+        })
+        .collect()
+}
+
+/// The rows of `changes` as tableau lines in `widths`, each with its kind first.
+pub(crate) fn changelog_lines(
+    changes: &[ChangeBatch],
+    types: &[SqlType],
+    widths: &[usize],
+) -> String {
+    let mut out = String::new();
+    for change in changes {
+        for (i, cells) in cells(&change.rows, types, ValueStyle::Sql)
+            .into_iter()
+            .enumerate()
+        {
+            let mut r = Vec::with_capacity(cells.len() + 1);
+            r.push(change.kind(i).short().to_string());
+            r.extend(
+                cells
+                    .into_iter()
+                    .map(|c| c.unwrap_or_else(|| NULL_IN_TABLE.to_string())),
+            );
+            out.push_str(&line(widths, &r));
+        }
+    }
     out
 }
 

@@ -17,6 +17,7 @@
 //! script's line and column.
 
 mod format;
+mod live;
 mod repl;
 
 use std::io::Write;
@@ -30,6 +31,7 @@ use millstream::core::runtime::{JobConfig, JobResult};
 use millstream::core::sql::{StatementResult, TableEnvironment};
 
 use self::format::{render, OutputFormat, RenderOptions, DEFAULT_MAX_COLUMN_WIDTH};
+use self::live::Live;
 use crate::FaultToleranceArgs;
 
 /// The session option of the widest table cell (Flink's SQL client option).
@@ -69,14 +71,19 @@ pub(crate) fn run(args: SqlArgs) -> Result<()> {
     }
     args.fault_tolerance.apply(&mut config)?;
     let (preamble, sets) = set_statements(&args.define)?;
+    let render = RenderOptions {
+        format: args.output_format,
+        changelog: args.changelog,
+        max_column_width: max_column_width(&args.define)?,
+    };
+    let mut env = TableEnvironment::new(config, default_registry());
+    let live = Live::install(&mut env, render)?;
     let mut session = Session {
-        env: TableEnvironment::new(config, default_registry()),
-        render: RenderOptions {
-            format: args.output_format,
-            changelog: args.changelog,
-            max_column_width: max_column_width(&args.define)?,
-        },
+        env,
+        render,
         json: args.json,
+        live,
+        shown_live: false,
     };
     match &args.file {
         Some(path) => {
@@ -190,6 +197,10 @@ struct Session {
     env: TableEnvironment,
     render: RenderOptions,
     json: bool,
+    /// The display of queries over unbounded tables.
+    live: Live,
+    /// Whether the last statement's rows were shown live (so not printed again).
+    shown_live: bool,
 }
 
 impl Session {
@@ -198,21 +209,25 @@ impl Session {
         let done = Arc::new(AtomicBool::new(false));
         let progress = self.env.config_mut().progress.clone();
         let reporter = crate::spawn_progress(progress, done.clone(), false);
+        self.live.set_progress(done.clone());
         let results = self.env.execute_sql(script);
         done.store(true, Ordering::Relaxed);
         let _ = reporter.join();
+        self.shown_live = self.live.finish();
         Ok(results?)
     }
 
     /// Prints one statement's result.
-    fn print(&self, result: &StatementResult, out: &mut impl Write) -> Result<()> {
+    fn print(&mut self, result: &StatementResult, out: &mut impl Write) -> Result<()> {
         match result {
             StatementResult::Done(msg) => writeln!(out, "[INFO] {msg}\n")?,
             StatementResult::Explain(text) => writeln!(out, "{}", text.trim_end())?,
             StatementResult::Rows(rows) => {
-                out.write_all(render(rows, &self.render)?.as_bytes())?;
-                if self.render.format == OutputFormat::Table {
-                    writeln!(out)?;
+                if !std::mem::take(&mut self.shown_live) {
+                    out.write_all(render(rows, &self.render)?.as_bytes())?;
+                    if self.render.format == OutputFormat::Table {
+                        writeln!(out)?;
+                    }
                 }
                 if let (true, Some(job)) = (self.json, &rows.job) {
                     writeln!(out, "{}", job_json(job, &crate::checkpoint_summary(job)))?;

@@ -231,6 +231,16 @@ impl CollectHandle {
         }
     }
 
+    /// Clones (buffers shared, not copied) of the visible batches from the `start`-th on,
+    /// leaving them in place: how a display follows an immediate sink while the job runs.
+    pub fn visible_from(&self, start: usize) -> Vec<RecordBatch> {
+        let state = self.lock();
+        state
+            .visible
+            .get(start..)
+            .map_or_else(Vec::new, |v| v.iter().map(|(_, b)| b.clone()).collect())
+    }
+
     /// Number of committed rows so far.
     pub fn num_rows(&self) -> usize {
         self.lock().visible.iter().map(|(_, b)| b.num_rows()).sum()

@@ -55,6 +55,7 @@ pub(crate) enum TaskMessage {
 pub struct JobControl {
     savepoint_requested: AtomicBool,
     savepoints: Mutex<Vec<PathBuf>>,
+    cancel_requested: AtomicBool,
 }
 
 impl JobControl {
@@ -66,6 +67,18 @@ impl JobControl {
     /// Ask for a savepoint at the next opportunity.
     pub fn request_savepoint(&self) {
         self.savepoint_requested.store(true, Ordering::Relaxed);
+    }
+
+    /// Ask the job to stop: its tasks end soon after and `execute` returns
+    /// [`Error::Cancelled`](crate::error::Error::Cancelled), with no restart. How an
+    /// unbounded query is stopped (Ctrl-C in `millstream sql`).
+    pub fn cancel(&self) {
+        self.cancel_requested.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancel_requested(&self) -> bool {
+        self.cancel_requested.load(Ordering::Relaxed)
     }
 
     /// Directories of the savepoints completed so far.
@@ -211,6 +224,9 @@ impl Coordinator {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break Ok(()),
+            }
+            if self.control.is_cancel_requested() {
+                self.cancel.store(true, Ordering::Relaxed);
             }
             if self.cancel.load(Ordering::Relaxed) {
                 break Ok(());

@@ -6,19 +6,22 @@
 //! (and `SET` options), executed to its end, and its result returned.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
+use sqlparser::ast;
 
 use crate::api::StreamExecutionEnvironment;
 use crate::error::{Error, Result};
-use crate::runtime::JobConfig;
+use crate::runtime::{JobConfig, JobControl};
 use crate::sql::catalog::{Catalog, CatalogObject};
 use crate::sql::connector::{ConnectorRegistry, TableConnector, TableDef};
 use crate::sql::ddl::{CreateTable, TableColumn};
 use crate::sql::dialect::sql_error;
 use crate::sql::expr::{compile, TypedExpr};
+use crate::sql::live::{LiveQuery, QueryObserver};
 use crate::sql::planner::{calc, Planner, Rel};
 use crate::sql::result::{ChangeBatch, QueryResult, StatementResult};
 use crate::sql::statement::{parse_script, Statement};
@@ -43,6 +46,21 @@ pub struct TableEnvironment {
     pub(crate) settings: BTreeMap<String, String>,
     catalog: Catalog,
     jobs: usize,
+    observer: Observer,
+}
+
+/// The query observer slot (a closure, shown by presence only).
+#[derive(Default)]
+struct Observer(Option<QueryObserver>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(observer)"
+        } else {
+            "None"
+        })
+    }
 }
 
 impl TableEnvironment {
@@ -54,7 +72,15 @@ impl TableEnvironment {
             settings: BTreeMap::new(),
             catalog: Catalog::default(),
             jobs: 0,
+            observer: Observer::default(),
         }
+    }
+
+    /// Follow queries over unbounded tables while they run: `observer` receives a
+    /// [`LiveQuery`] as each starts (see the `live` module). `None` turns it off; a query's
+    /// rows are then only seen in its result, when it ends.
+    pub fn set_query_observer(&mut self, observer: Option<QueryObserver>) {
+        self.observer = Observer(observer);
     }
 
     /// Register a connector under `name` (the value of the `'connector'` option).
@@ -277,34 +303,7 @@ impl TableEnvironment {
             )?)),
             Statement::Describe(name, at) => self.describe(&name, at),
             Statement::Explain(inner) => Ok(StatementResult::Explain(self.explain(*inner)?)),
-            Statement::Query(q) => {
-                let env = StreamExecutionEnvironment::with_config(self.job_config()?);
-                let rel = Planner::new(env.clone(), &self.catalog, &self.connectors, &*q)
-                    .plan_query(&q)?;
-                let columns = rel
-                    .columns
-                    .iter()
-                    .map(|c| Column {
-                        qualifier: None,
-                        rowtime: false,
-                        ..c.clone()
-                    })
-                    .collect();
-                let updating = rel.updating;
-                let handle = rel.stream.collect();
-                let name = self.next_job_name("collect");
-                let job = env.execute(&name)?;
-                let changes = handle
-                    .take()
-                    .into_iter()
-                    .map(|rows| ChangeBatch::from_stream_batch(rows, updating))
-                    .collect::<Result<_>>()?;
-                Ok(StatementResult::Rows(QueryResult {
-                    columns,
-                    changes,
-                    job: Some(job),
-                }))
-            }
+            Statement::Query(q) => self.run_query(&q),
             insert @ Statement::Insert { .. } => {
                 let env = StreamExecutionEnvironment::with_config(self.job_config()?);
                 let name = match &insert {
@@ -323,6 +322,63 @@ impl TableEnvironment {
                 Ok(StatementResult::Job(env.execute(&name)?))
             }
         }
+    }
+
+    /// Runs a `SELECT` to its end (or until a live query is cancelled) and returns its
+    /// changelog.
+    fn run_query(&mut self, q: &ast::Query) -> Result<StatementResult> {
+        let mut config = self.job_config()?;
+        // Its own control, so that cancelling this query stops nothing else.
+        let control = Arc::new(JobControl::new());
+        config.control = control.clone();
+        let env = StreamExecutionEnvironment::with_config(config);
+        let mut planner = Planner::new(env.clone(), &self.catalog, &self.connectors, q);
+        let rel = planner.plan_query(q)?;
+        let live = planner.reads_unbounded() && self.observer.0.is_some();
+        let columns: Vec<Column> = rel
+            .columns
+            .iter()
+            .map(|c| Column {
+                qualifier: None,
+                rowtime: false,
+                ..c.clone()
+            })
+            .collect();
+        let updating = rel.updating;
+        let finished = Arc::new(AtomicBool::new(false));
+        let handle = if live {
+            let handle = rel.stream.collect_immediate();
+            if let Some(observe) = self.observer.0.as_mut() {
+                observe(LiveQuery {
+                    columns: columns.clone(),
+                    updating,
+                    rows: handle.clone(),
+                    control: control.clone(),
+                    finished: finished.clone(),
+                });
+            }
+            handle
+        } else {
+            rel.stream.collect()
+        };
+        let name = self.next_job_name("collect");
+        let outcome = env.execute(&name);
+        finished.store(true, Ordering::Release);
+        let job = match outcome {
+            Ok(job) => Some(job),
+            Err(Error::Cancelled) if control.is_cancel_requested() => None,
+            Err(e) => return Err(e),
+        };
+        let changes = handle
+            .take()
+            .into_iter()
+            .map(|rows| ChangeBatch::from_stream_batch(rows, updating))
+            .collect::<Result<_>>()?;
+        Ok(StatementResult::Rows(QueryResult {
+            columns,
+            changes,
+            job,
+        }))
     }
 
     /// Plan an `INSERT INTO` into `env`: the query, cast to the sink's column types.

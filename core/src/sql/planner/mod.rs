@@ -56,6 +56,8 @@ pub struct Planner<'a> {
     ctes: Vec<HashMap<String, ast::Query>>,
     /// Views and `WITH` queries being planned, one inside the other.
     expanding: usize,
+    /// Whether a table read so far is unbounded (by its connector's options).
+    unbounded: bool,
 }
 
 /// The place of an AST node in the script.
@@ -79,7 +81,13 @@ impl<'a> Planner<'a> {
             names: identifiers(statement),
             ctes: Vec::new(),
             expanding: 0,
+            unbounded: false,
         }
+    }
+
+    /// Whether the plan reads an unbounded table, so that its result never ends.
+    pub fn reads_unbounded(&self) -> bool {
+        self.unbounded
     }
 
     /// Plan a query.
@@ -549,6 +557,7 @@ impl<'a> Planner<'a> {
         read.sort_unstable();
         let names: Vec<String> = read.iter().map(|&i| def.columns[i].name.clone()).collect();
         let connector = self.connectors.for_table(def)?;
+        self.unbounded |= !connector.is_bounded(def);
         let mut columns: Vec<Column> = read.iter().map(|&i| def.columns[i].clone()).collect();
         for c in &mut columns {
             c.qualifier = Some(def.name.clone());
