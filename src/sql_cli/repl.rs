@@ -9,11 +9,10 @@
 //! A `;` inside a string, a quoted name or a comment does not end a statement, and a
 //! `BEGIN STATEMENT SET; ... END;` block runs as one. Ctrl-D (or `QUIT;` / `EXIT;`) leaves.
 //!
-//! With the `line-editing` feature the prompt uses rustyline: line editing, Ctrl-C drops
-//! the statement being typed, and a history kept in `$HOME/.millstream_sql_history`.
-//! Without it, lines are read from stdin as they come (no editing, no history). The feature
-//! is off by default because rustyline's `nix` turns on libc's `extra_traits`, which
-//! changes the build hash of every crate above libc, RocksDB's C++ build included.
+//! With the `line-editing` feature (on by default) the prompt uses rustyline on a terminal:
+//! line editing, Ctrl-C drops the statement being typed, and a history kept in
+//! `$HOME/.millstream_sql_history`. Piped input, or a build with `--no-default-features`,
+//! reads lines from stdin as they come (no editing, no history).
 
 use std::path::PathBuf;
 

@@ -1,4 +1,5 @@
-//! OVER aggregations in event time: Flink SQL's
+//! OVER aggregations in event time (and, with
+//! [`OverAggregate::with_processing_time`], in processing time): Flink SQL's
 //! `SELECT k, ts, SUM(x) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 2 PRECEDING AND
 //! CURRENT ROW) FROM t` (Flink `RowTimeRowsBoundedPrecedingFunction`,
 //! `RowTimeRangeBoundedPrecedingFunction` and their unbounded variants).
@@ -159,7 +160,11 @@ pub struct OverAggregate {
     bound: Option<Bound>,
     pending: Vec<Pending>,
     /// The highest watermark processed (or the restored floor): rows at or below are late.
+    /// In processing time: the latest time stamped on rows.
     watermark: i64,
+    /// Processing time: rows are stamped with the wall clock on arrival and processed at
+    /// once, in arrival order (see [`OverAggregate::with_processing_time`]).
+    processing_time: bool,
 }
 
 /// What the operator learns from the input schema, and its per-partition state.
@@ -228,7 +233,19 @@ impl OverAggregate {
             bound: None,
             pending: Vec::new(),
             watermark: i64::MIN,
+            processing_time: false,
         })
+    }
+
+    /// Orders by processing time instead (Flink's `ProcTimeRowsBoundedPrecedingFunction`
+    /// and its `RANGE` and unbounded variants): each batch is stamped, on arrival, with the
+    /// operator's wall clock in ms (never below the previous stamp), which replaces the
+    /// `time` column's values, and is processed at once; watermarks pass through. `ROWS`
+    /// frames are then the rows that arrived before in the partition; `RANGE` frames the
+    /// rows stamped within the interval, a batch's rows being peers.
+    pub fn with_processing_time(mut self) -> Self {
+        self.processing_time = true;
+        self
     }
 
     /// The output schema for `input`: every input field, then one nullable field per call
@@ -407,6 +424,26 @@ impl Pending {
     }
 }
 
+/// Milliseconds since the epoch on the wall clock.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `batch` with every value of column `idx` set to `ms` (in the column's type).
+fn stamp(batch: RecordBatch, idx: usize, ms: i64) -> Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    let Some(col) = columns.get(idx) else {
+        return Err(Error::Schema(format!(
+            "over aggregate: no time column {idx} in the batch"
+        )));
+    };
+    let stamped = arrow::array::Int64Array::from(vec![ms; batch.num_rows()]);
+    columns[idx] = arrow::compute::cast(&stamped, col.data_type())?;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
 /// The event times of column `idx` of `batch` as raw ms, no copy.
 ///
 /// # Errors
@@ -566,12 +603,19 @@ impl Operator for OverAggregate {
         _input: usize,
         batch: RecordBatch,
         ctx: &mut OpContext,
-        _out: &mut Output,
+        out: &mut Output,
     ) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         self.bound_for(&batch.schema())?;
+        if self.processing_time {
+            let now = self.watermark.max(wall_clock_ms());
+            let batch = stamp(batch, self.time, now)?;
+            self.pending.push(Pending::new(batch, self.time)?);
+            self.watermark = now;
+            return self.advance(now, out);
+        }
         let wm = self.watermark.max(ctx.watermark.0);
         let ts = event_times(&batch, self.time)?;
         let late = ts.iter().filter(|&&t| t <= wm).count();
@@ -594,10 +638,12 @@ impl Operator for OverAggregate {
         _ctx: &mut OpContext,
         out: &mut Output,
     ) -> Result<()> {
-        if !self.pending.is_empty() {
-            self.advance(wm.0, out)?;
+        if !self.processing_time {
+            if !self.pending.is_empty() {
+                self.advance(wm.0, out)?;
+            }
+            self.watermark = self.watermark.max(wm.0);
         }
-        self.watermark = self.watermark.max(wm.0);
         out.emit_watermark(wm);
         Ok(())
     }

@@ -602,6 +602,7 @@ impl<'a> Planner<'a> {
                 let mut c = Column::new(name.clone(), te.ty());
                 c.qualifier = Some(def.name.clone());
                 c.nullable = te.nullable();
+                c.proctime = is_proctime_call(e);
                 exprs.push(te);
                 cols.push(c);
             }

@@ -101,8 +101,64 @@ fn frame_of(spec: &ast::WindowSpec, at: Location) -> Result<OverFrame> {
     })
 }
 
+/// The window spec `WINDOW name AS ...` of `select` defines (following references to
+/// other named windows).
+fn named_spec(select: &ast::Select, name: &Ident) -> Option<ast::WindowSpec> {
+    let mut name = name.clone();
+    for _ in 0..=select.named_window.len() {
+        let def = select
+            .named_window
+            .iter()
+            .find(|d| d.0.value == name.value)?;
+        match &def.1 {
+            ast::NamedWindowExpr::WindowSpec(spec) => return Some(spec.clone()),
+            ast::NamedWindowExpr::NamedWindow(next) => name = next.clone(),
+        }
+    }
+    None
+}
+
+/// `select` with every `OVER w` replaced by the window `w` stands for.
+///
+/// # Errors
+/// [`Error::Sql`](crate::error::Error::Sql) at an `OVER w` with no `WINDOW w AS (...)`.
+fn resolve_named_windows(select: &ast::Select) -> Result<ast::Select> {
+    let mut out = select.clone();
+    let mut missing: Option<(Location, String)> = None;
+    for item in &mut out.projection {
+        let e = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        let _ = ast::visit_expressions_mut(e, |x| {
+            if let Expr::Function(f) = x {
+                if let Some(ast::WindowType::NamedWindow(name)) = &f.over {
+                    match named_spec(select, name) {
+                        Some(spec) => f.over = Some(ast::WindowType::WindowSpec(spec)),
+                        None => {
+                            missing.get_or_insert((name.span.start, name.value.clone()));
+                        }
+                    }
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    match missing {
+        Some((at, name)) => Err(sql_error(at, format!("Window '{name}' not found"))),
+        None => Ok(out),
+    }
+}
+
 /// Plan the select list of `select`, which has OVER calls, over `rel`.
 pub(super) fn plan(planner: &mut Planner<'_>, rel: Rel, select: &ast::Select) -> Result<Rel> {
+    let resolved;
+    let select = if select.named_window.is_empty() {
+        select
+    } else {
+        resolved = resolve_named_windows(select)?;
+        &resolved
+    };
     let calls = over_calls(&select.projection);
     let Some((_, at, first)) = calls.first().cloned() else {
         return planner.project(rel, &select.projection);
@@ -141,14 +197,15 @@ pub(super) fn plan(planner: &mut Planner<'_>, rel: Rel, select: &ast::Select) ->
     };
     let time = compile(&order.expr, &scope)?
         .as_column()
-        .filter(|&i| rel.columns[i].rowtime)
+        .filter(|&i| rel.columns[i].rowtime || rel.columns[i].proctime)
         .ok_or_else(|| {
             sql_error(
                 loc(&order.expr),
-                "OVER windows must be ordered by an event-time attribute (a column with a \
-                 WATERMARK); processing-time OVER windows are not supported yet",
+                "OVER windows must be ordered by a time attribute: an event-time column \
+                 (with a WATERMARK) or a processing-time one (PROCTIME())",
             )
         })?;
+    let processing_time = !rel.columns[time].rowtime;
     if order.options.asc == Some(false) {
         return Err(sql_error(
             loc(&order.expr),
@@ -205,7 +262,8 @@ pub(super) fn plan(planner: &mut Planner<'_>, rel: Rel, select: &ast::Select) ->
     let names = pre.field_names();
     let keys: Vec<String> = partition.iter().map(|&i| names[i].clone()).collect();
     let text = format!(
-        "OverAggregate(partitionBy=[{}], orderBy=[{}], window=[{}], select=[{}])",
+        "{}OverAggregate(partitionBy=[{}], orderBy=[{}], window=[{}], select=[{}])",
+        if processing_time { "ProcTime" } else { "" },
         spec.partition_by
             .iter()
             .map(|e| e.to_string())
@@ -228,7 +286,14 @@ pub(super) fn plan(planner: &mut Planner<'_>, rel: Rel, select: &ast::Select) ->
     );
     let stream = pre.stream.key_by(keys).then_keyed(
         "OverAggregate",
-        factory(move |_| OverAggregate::new(partition.clone(), time, frame, over.clone())),
+        factory(move |_| {
+            let op = OverAggregate::new(partition.clone(), time, frame, over.clone())?;
+            Ok(if processing_time {
+                op.with_processing_time()
+            } else {
+                op
+            })
+        }),
     );
     let mut out_cols = cols;
     for (i, ty) in out_types.into_iter().enumerate() {
