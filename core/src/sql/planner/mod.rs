@@ -16,6 +16,9 @@ mod aggregate;
 mod group;
 mod interval;
 mod join;
+mod lookup;
+#[cfg(test)]
+mod lookup_tests;
 mod over;
 mod rank;
 pub(crate) mod rel;
@@ -396,6 +399,11 @@ impl<'a> Planner<'a> {
         for twj in from {
             let mut rel = self.plan_factor(&twj.relation)?;
             for (ji, j) in twj.joins.iter().enumerate() {
+                if let Some(target) = lookup::lookup_target(&j.relation) {
+                    // WHERE stays a filter after a lookup join.
+                    rel = lookup::plan(self, rel, target, &j.join_operator, loc(&j.relation))?;
+                    continue;
+                }
                 let right = self.plan_factor(&j.relation)?;
                 // The WHERE of `a JOIN b ON ...` joins in the last join's condition.
                 let last = single && ji + 1 == twj.joins.len();
