@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::kernels::numeric;
 use arrow::datatypes::{
     Date32Type, Decimal128Type, DurationMillisecondType, TimestampMillisecondType,
@@ -148,10 +148,35 @@ pub(super) fn eval_arith(
     };
     match e.ty {
         T::Decimal { precision, scale } => {
-            let (s1, s2) = match (l.ty, r.ty) {
-                (T::Decimal { scale: a, .. }, T::Decimal { scale: b, .. }) => (a, b),
+            let (p1, s1, p2, s2) = match (l.ty, r.ty) {
+                (
+                    T::Decimal {
+                        precision: p1,
+                        scale: a,
+                    },
+                    T::Decimal {
+                        precision: p2,
+                        scale: b,
+                    },
+                ) => (p1, a, p2, b),
                 _ => return Err(Error::Internal(format!("decimal operands expected in {e}"))),
             };
+            // A product of at most `precision` digits at scale `s1 + s2` can neither overflow
+            // nor need rounding (Flink's DECIMAL(p1 + p2, s1 + s2) whenever p1 + p2 <= 38,
+            // as for q1's `0.908 * price`): one vectorized multiply, no per-row checks.
+            if op == ArithOp::Mul
+                && i16::from(scale) == i16::from(s1) + i16::from(s2)
+                && u16::from(p1) + u16::from(p2) <= u16::from(precision)
+            {
+                return datum2(lv, rv, |a, b| {
+                    let out = numeric::mul_wrapping(a, b).map_err(|err| kernel_error(e, err))?;
+                    let out = out
+                        .as_primitive::<Decimal128Type>()
+                        .clone()
+                        .with_precision_and_scale(precision, scale)?;
+                    Ok(Arc::new(out) as ArrayRef)
+                });
+            }
             let a = PrimArg::<Decimal128Type>::new(lv)?;
             let b = PrimArg::<Decimal128Type>::new(rv)?;
             let out = try_collect_prim::<Decimal128Type>(n, |i| {

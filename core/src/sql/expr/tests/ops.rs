@@ -70,6 +70,14 @@ fn decimal_arithmetic() {
     assert_eq!(row("d + 1"), "2.50|-1.25|-|101.00");
     assert_eq!(typed("d * d").ty(), dec(20, 4));
     assert_eq!(row("d * d"), "2.2500|5.0625|-|10000.0000");
+    // Vectorized products (no overflow possible) and the checked path (one is possible).
+    assert_eq!(typed("0.908 * price").ty(), dec(22, 3));
+    assert_eq!(row("0.908 * price"), "90.800|1816000.000|-|45.400");
+    assert_eq!(row("price * 0.908"), "90.800|1816000.000|-|45.400");
+    assert_eq!(
+        row("CAST(d AS DECIMAL(38, 2)) * d"),
+        "2.2500|5.0625|-|10000.0000"
+    );
     assert_eq!(typed("d / 3").ty(), dec(21, 13));
     assert_eq!(
         row("d / 3"),
