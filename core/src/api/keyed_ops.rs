@@ -10,7 +10,7 @@ use super::env::edge;
 use super::{DataStream, KeyedStream};
 use crate::operator::factory;
 use crate::operator::join::{
-    IntervalJoin, JoinType, RegularJoin, SemiJoinKind, SemiJoinSpec, WindowJoin,
+    IntervalJoin, JoinType, RegularJoin, RegularJoinSpec, SemiJoinKind, SemiJoinSpec, WindowJoin,
 };
 use crate::operator::keyed_reduce::{KeyedAggregate, KeyedReduce};
 use crate::operator::process::{KeyedProcess, KeyedProcessFunction};
@@ -151,8 +151,9 @@ impl KeyedStream {
     /// have no partner, padded with NULLs, and retracts them when their first partner
     /// arrives. Its output is an updating stream (Flink changelog): every batch ends with a
     /// `$op` column (`Int8`, `0` = `+I`, `3` = `-D`), and the padded side's columns are
-    /// nullable. Both inputs must be insert-only. See
-    /// [`RegularJoin`](crate::operator::join::RegularJoin) for the exact changelog.
+    /// nullable. Both inputs must be insert-only ([`KeyedStream::regular_join`] joins
+    /// updating ones). See [`RegularJoin`](crate::operator::join::RegularJoin) for the exact
+    /// changelog.
     pub fn join_with_type(&self, other: &KeyedStream, t: JoinType) -> DataStream {
         self.join_with_schemas(other, t, None)
     }
@@ -165,8 +166,20 @@ impl KeyedStream {
         t: JoinType,
         schemas: Option<(SchemaRef, SchemaRef)>,
     ) -> DataStream {
+        let spec = RegularJoinSpec {
+            schemas,
+            ..RegularJoinSpec::new(t)
+        };
+        self.regular_join(other, spec)
+    }
+
+    /// The unbounded join with `other` on the key columns that `spec` describes: its type,
+    /// declared input schemas, which inputs are updating streams (ending with `$op`), and a
+    /// condition on the pairs. With an updating input the output is updating too (see
+    /// [`RegularJoin`](crate::operator::join::RegularJoin) for its changelog).
+    pub fn regular_join(&self, other: &KeyedStream, spec: RegularJoinSpec) -> DataStream {
         let (lk, rk) = (self.keys.clone(), other.keys.clone());
-        let name = match t {
+        let name = match spec.join_type {
             JoinType::Inner => "join",
             JoinType::LeftOuter => "left_outer_join",
             JoinType::RightOuter => "right_outer_join",
@@ -175,13 +188,7 @@ impl KeyedStream {
         self.two_input(
             other,
             name,
-            factory(move |_| {
-                let join = RegularJoin::new(lk.clone(), rk.clone())?.with_join_type(t);
-                match &schemas {
-                    Some((l, r)) => join.with_input_schemas(l.clone(), r.clone()),
-                    None => Ok(join),
-                }
-            }),
+            factory(move |_| spec.build(lk.clone(), rk.clone())),
         )
     }
 

@@ -6,8 +6,8 @@
 //! |---|---|---|---|
 //! | [`WindowJoin`] | DataStream `join().where().equalTo().window(..)` | rows per window until it fires | all pairs of a window when the watermark passes its end |
 //! | [`IntervalJoin`] | DataStream `intervalJoin().between(lower, upper)` | rows per side until no future row can match | pairs as soon as both rows are present |
-//! | [`RegularJoin`] | SQL `a JOIN b ON a.k = b.k` (unbounded) | every row of both sides, forever | pairs as soon as both rows are present (insert-only); an outer join also emits unmatched rows padded with NULLs and retracts them (`-D`) when their first partner arrives (an updating stream with a trailing `$op` column) |
 //! | [`LookupJoin`] | SQL `s JOIN d FOR SYSTEM_TIME AS OF s.proc_time` (`LookupJoin`, full cache) | the dimension table, read once per subtask | each stream row's matches at once (insert-only); a left join pads an unmatched row |
+//! | [`RegularJoin`] | SQL `a JOIN b ON a.k = b.k` (unbounded) | every row of both sides, forever (of an updating input: its live rows) | pairs as soon as both rows are present (insert-only); an outer join also emits unmatched rows padded with NULLs and retracts them (`-D`) when their first partner arrives (an updating stream with a trailing `$op` column); over updating inputs, also the retractions of the pairs a retracted row made |
 //! | [`SemiAntiJoin`] | SQL `WHERE x [NOT] IN (SELECT ..)`, `[NOT] EXISTS (..)` (`StreamingSemiAntiJoinOperator`) | left rows that can still change, right rows (or only a count per key) | a left row while it has a match (semi) or none (anti); an anti join retracts (`-D`) a row when its first match arrives; left rows only, plus `$op` when updating |
 //!
 //! Shared rules:
@@ -44,6 +44,8 @@ mod semi_tests;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod updating_tests;
 mod window_join;
 
 use std::collections::HashMap;
@@ -62,7 +64,7 @@ use hashbrown::hash_table::{Entry, HashTable};
 
 pub use interval::IntervalJoin;
 pub use lookup::LookupJoin;
-pub use regular::{JoinType, RegularJoin};
+pub use regular::{JoinType, RegularJoin, RegularJoinSpec};
 pub use semi::{PairPredicate, SemiAntiJoin, SemiJoinKind, SemiJoinSpec};
 pub use window_join::WindowJoin;
 

@@ -579,7 +579,7 @@ fn restore_equivalence_at_every_cut() {
 /// The state of each new subtask of `new_p`, assembled from the old subtasks' snapshots as
 /// the checkpoint writer and the runtime do (see `checkpoint_tests.rs`): keyed rows filed
 /// in blocks of key groups, non-keyed rows to the same subtask, or to all after a rescale.
-fn redistribute(old: &[OperatorState], new_p: usize) -> Vec<OperatorState> {
+pub(super) fn redistribute(old: &[OperatorState], new_p: usize) -> Vec<OperatorState> {
     let block = (MAX_PARALLELISM / 32).max(1);
     let rescaled = old.len() != new_p;
     (0..new_p)
@@ -625,7 +625,7 @@ fn redistribute(old: &[OperatorState], new_p: usize) -> Vec<OperatorState> {
 }
 
 /// The steps of subtask `s` of `p`: each batch cut to the rows whose key group `s` owns.
-fn route(steps: &[Step], s: usize, p: usize) -> Vec<Step> {
+pub(super) fn route(steps: &[Step], s: usize, p: usize) -> Vec<Step> {
     steps
         .iter()
         .filter_map(|step| match step {

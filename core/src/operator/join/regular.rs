@@ -1,5 +1,6 @@
-//! [`RegularJoin`]: the SQL regular (unbounded) equi-join of two insert-only streams:
-//! inner, left, right or full outer ([`JoinType`]).
+//! [`RegularJoin`]: the SQL regular (unbounded) equi-join of two streams: inner, left,
+//! right or full outer ([`JoinType`]), of insert-only inputs or, in *changelog mode*, of
+//! updating ones.
 //!
 //! **Semantics** (Flink SQL `SELECT * FROM a [LEFT | RIGHT | FULL] JOIN b ON a.k = b.k`
 //! without time constraints, as `StreamingJoinOperator` on insert-only inputs without a state
@@ -25,6 +26,20 @@
 //!   other side's first batch arrives, just before that batch's results. An input that ends
 //!   with rows still pending fails [`Operator::on_end`] rather than lose them.
 //!
+//! **Changelog mode** (`regular/changelog.rs`), when an input is declared updating
+//! ([`RegularJoin::with_updating_inputs`]: its batches end with `$op`) or the join has a
+//! residual predicate ([`RegularJoin::with_residual`]): Flink's `StreamingJoinOperator` on
+//! retracting inputs. Each side is a multiset of live rows: `+I`/`+U` add a row, `-U`/`-D`
+//! remove the oldest equal one (whole-row comparison), and the pairs a row makes or unmakes
+//! are emitted (`+I`/`-D`, or the input's own kind in an inner join), with padded rows
+//! retracted and re-emitted as a preserved row's partner count crosses zero. The output is
+//! updating (it ends with `$op`) unless the join is inner and both inputs insert-only; an
+//! outer join needs its input schemas declared. State: the live rows of each side (rows are
+//! dropped by their retraction; a batch is freed when none of its rows is live), per key
+//! the list of its live rows per side, partner counts of a preserved side, and the whole-row
+//! `arrow::row` encoding of each live row of an updating side. Its checkpoint is the keyed
+//! tables `left` and `right` of live rows, with `__matches` on a preserved side.
+//!
 //! **State**: every input batch of both sides (rows with null keys removed), plus one hash
 //! table from key bytes to the `(batch, row)` locations of each side's rows of that key;
 //! for a preserved side, the number of partners of every kept row (Flink's
@@ -49,35 +64,41 @@
 //!
 //! **Complexity**: per input row one hash lookup plus one output row per match (and per
 //! padding or retraction); per output batch one `take` and one `interleave` per column
-//! (padding interleaves one cached all-null row).
+//! (padding interleaves one cached all-null row). A retraction also scans its key's live
+//! rows of its side for the equal one; a residual predicate is evaluated on batches of
+//! candidate pairs (the key's rows on the other side), so a hot key costs the product of
+//! its rows on both sides, as Flink's nested loop does.
 
 use std::sync::Arc;
 
-use arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, BooleanBufferBuilder, Int8Array, RecordBatch,
-    UInt32Array, UInt64Array,
-};
+use arrow::array::{new_null_array, ArrayRef, Int8Array, RecordBatch};
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use arrow::compute::{concat_batches, sort_to_indices, take, take_record_batch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use arrow::datatypes::SchemaRef;
 
-use super::state::{
-    check_outer_tables, check_tables, restored_rows, schema_from_ipc, schema_to_ipc, split_matches,
-    with_column, MATCHES_COLUMN, PENDING_TABLES, SCHEMA_TABLES, SEQ_COLUMN, SIDE_TABLES,
-};
-use super::{side_of, take_rows, Gather, JoinInputs, KeyIndex, Prepared};
+use super::state::SIDE_TABLES;
+use super::{side_of, take_rows, Gather, JoinInputs, KeyIndex, PairPredicate, Prepared};
 use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
 use crate::operator::{OpContext, Operator, Output};
 use crate::time::Watermark;
 
+mod changelog;
+mod checkpoint;
+mod output;
+mod store;
+
+use self::changelog::Changelog;
+use self::output::Changes;
+
 /// A row location: (batch index in its side's list, row).
 type RowLoc = (u32, u32);
 
-/// Name of the changelog column of an outer join's output.
+/// Name of the changelog column of updating inputs and outputs.
 const OP_COLUMN: &str = "$op";
-/// Flink RowKind codes of [`OP_COLUMN`] that a join of insert-only inputs produces.
+/// Flink RowKind codes of [`OP_COLUMN`]: `+I`, `-U`, `-D` (`+U` is any other accumulating
+/// kind).
 const INSERT: i8 = 0;
+const UPDATE_BEFORE: i8 = 1;
 const DELETE: i8 = 3;
 /// Batch id of the all-null padding row in a [`Gather`].
 const PAD: u32 = u32::MAX;
@@ -126,8 +147,51 @@ impl JoinType {
     }
 }
 
-/// Unbounded equi-join of two insert-only streams: inner by default, outer with
-/// [`RegularJoin::with_join_type`].
+/// Everything but the keys that defines a [`RegularJoin`]: what
+/// [`KeyedStream::regular_join`](crate::api::KeyedStream::regular_join) builds each
+/// subtask's operator from.
+#[derive(Clone, Default)]
+pub struct RegularJoinSpec {
+    /// Inner, left, right or full outer.
+    pub join_type: JoinType,
+    /// The schemas of the left and right inputs' data columns (without `$op`), if known
+    /// ([`RegularJoin::with_input_schemas`]; required for an outer join in changelog mode).
+    pub schemas: Option<(SchemaRef, SchemaRef)>,
+    /// Whether the left and the right input are updating streams (end with `$op`).
+    pub updating: [bool; 2],
+    /// A condition on the pairs besides the keys ([`RegularJoin::with_residual`]).
+    pub residual: Option<PairPredicate>,
+}
+
+impl RegularJoinSpec {
+    /// An insert-only `join_type` join on the keys alone, schemas learnt from the inputs.
+    pub fn new(join_type: JoinType) -> Self {
+        RegularJoinSpec {
+            join_type,
+            ..RegularJoinSpec::default()
+        }
+    }
+
+    /// The operator joining on `left_keys = right_keys`.
+    ///
+    /// # Errors
+    /// As [`RegularJoin::new`] and [`RegularJoin::with_input_schemas`].
+    pub fn build(&self, left_keys: Vec<String>, right_keys: Vec<String>) -> Result<RegularJoin> {
+        let mut join = RegularJoin::new(left_keys, right_keys)?
+            .with_join_type(self.join_type)
+            .with_updating_inputs(self.updating[0], self.updating[1]);
+        if let Some(p) = &self.residual {
+            join = join.with_residual(p.clone());
+        }
+        match &self.schemas {
+            Some((l, r)) => join.with_input_schemas(l.clone(), r.clone()),
+            None => Ok(join),
+        }
+    }
+}
+
+/// Unbounded equi-join: inner by default, outer with [`RegularJoin::with_join_type`], of
+/// insert-only or updating inputs ([`RegularJoin::with_updating_inputs`]).
 ///
 /// # Example
 /// ```
@@ -135,11 +199,22 @@ impl JoinType {
 /// let _inner = RegularJoin::new(vec!["auction".into()], vec!["id".into()])?;
 /// let _left = RegularJoin::new(vec!["auction".into()], vec!["id".into()])?
 ///     .with_join_type(JoinType::LeftOuter);
+/// // A join of two changelogs (say, two GROUP BY results).
+/// let _updating = RegularJoin::new(vec!["k".into()], vec!["k".into()])?
+///     .with_updating_inputs(true, true);
 /// # Ok::<(), millstream_core::Error>(())
 /// ```
 pub struct RegularJoin {
     inputs: JoinInputs,
     join_type: JoinType,
+    /// Whether the left and the right input end with `$op`.
+    updating: [bool; 2],
+    /// A condition on the pairs besides the keys (changelog mode only).
+    residual: Option<PairPredicate>,
+    /// Whether the input schemas were declared ([`RegularJoin::with_input_schemas`]).
+    declared: bool,
+    /// The state of the changelog mode (empty in insert-only mode).
+    changelog: Changelog,
     batches: [Vec<RecordBatch>; 2],
     index: KeyIndex<[Vec<RowLoc>; 2]>,
     rows: [usize; 2],
@@ -153,46 +228,8 @@ pub struct RegularJoin {
     pending: [Vec<RecordBatch>; 2],
     /// One all-null row per side (its schema made nullable): what padding gathers.
     nulls: [Option<RecordBatch>; 2],
-    /// Output schema of an outer join, known once both sides are.
+    /// Output schema of an outer join or of the changelog mode, known once both sides are.
     out_schema: Option<SchemaRef>,
-}
-
-/// The output rows of one batch of an outer join, in order, as positions to gather.
-#[derive(Default)]
-struct Changes {
-    /// Row of the arriving batch, per output row (any value where padded).
-    probe: Vec<u32>,
-    /// Which output rows take a row of the arriving batch; `None` while all do.
-    probe_valid: Option<BooleanBufferBuilder>,
-    /// Row of the other side per output row; batch [`PAD`] where padded.
-    other: Vec<RowLoc>,
-    ops: Vec<i8>,
-}
-
-impl Changes {
-    fn push(&mut self, probe: Option<u32>, other: RowLoc, op: i8) {
-        match probe {
-            Some(row) => {
-                if let Some(v) = &mut self.probe_valid {
-                    v.append(true);
-                }
-                self.probe.push(row);
-            }
-            None => {
-                let before = self.probe.len();
-                self.probe_valid
-                    .get_or_insert_with(|| {
-                        let mut v = BooleanBufferBuilder::new(before.max(64));
-                        v.append_n(before, true);
-                        v
-                    })
-                    .append(false);
-                self.probe.push(0);
-            }
-        }
-        self.other.push(other);
-        self.ops.push(op);
-    }
 }
 
 impl RegularJoin {
@@ -215,6 +252,10 @@ impl RegularJoin {
                 Vec::new(),
             )?,
             join_type: JoinType::Inner,
+            updating: [false, false],
+            residual: None,
+            declared: false,
+            changelog: Changelog::default(),
             batches: [Vec::new(), Vec::new()],
             index: KeyIndex::new(),
             rows: [0, 0],
@@ -227,17 +268,35 @@ impl RegularJoin {
     }
 
     /// The same join as a `t` join (call it before the first input). An outer join's
-    /// output ends with the `$op` changelog column, and its inputs must be insert-only
-    /// (no `$op` column).
+    /// output ends with the `$op` changelog column.
     pub fn with_join_type(mut self, t: JoinType) -> Self {
         self.join_type = t;
         self
     }
 
-    /// Declare the schemas of the two inputs, instead of learning them from their first
-    /// batches. An outer join then pads a preserved row at once even when the other side
-    /// has sent nothing yet (or never will: an empty input, or a subtask that no row of
-    /// that side is routed to).
+    /// Declare which inputs are updating streams, whose batches end with the `$op` column
+    /// (call it before the first input). Either one puts the join in changelog mode (see
+    /// the module docs): its output is updating too, and an outer join then needs
+    /// [`RegularJoin::with_input_schemas`].
+    pub fn with_updating_inputs(mut self, left: bool, right: bool) -> Self {
+        self.updating = [left, right];
+        self
+    }
+
+    /// Match only the pairs where `p` also holds, as part of the join condition (call it
+    /// before the first input): for an outer join this differs from a filter after the
+    /// join, as a preserved row whose partners all fail `p` is emitted padded. `p` is
+    /// evaluated on batches of pairs, the left input's columns then the right input's
+    /// (without `$op`), `NULL` counting as false. Puts the join in changelog mode.
+    pub fn with_residual(mut self, p: PairPredicate) -> Self {
+        self.residual = Some(p);
+        self
+    }
+
+    /// Declare the schemas of the two inputs (their data columns, without `$op`), instead
+    /// of learning them from their first batches. An outer join then pads a preserved row
+    /// at once even when the other side has sent nothing yet (or never will: an empty
+    /// input, or a subtask that no row of that side is routed to).
     ///
     /// # Errors
     /// A key column is missing, or the key types of the two sides differ.
@@ -245,7 +304,19 @@ impl RegularJoin {
         for (side, schema) in [left, right].into_iter().enumerate() {
             self.inputs.bind(side, &RecordBatch::new_empty(schema))?;
         }
+        self.declared = true;
         Ok(self)
+    }
+
+    /// Whether the join runs in changelog mode: an updating input or a residual predicate.
+    fn changelog_mode(&self) -> bool {
+        self.updating[0] || self.updating[1] || self.residual.is_some()
+    }
+
+    /// Whether the output is an updating stream (ends with `$op`): an outer join, or an
+    /// updating input.
+    pub fn output_updating(&self) -> bool {
+        self.join_type.is_outer() || self.updating[0] || self.updating[1]
     }
 
     /// The kind of join.
@@ -280,18 +351,28 @@ impl RegularJoin {
 
     /// Rows kept in state, per side (left, right).
     pub fn state_rows(&self) -> [usize; 2] {
+        if self.changelog_mode() {
+            return self.changelog.live_rows();
+        }
         self.rows
     }
 
-    /// Distinct keys in state.
+    /// Distinct keys in state (in changelog mode: ever seen).
     pub fn num_keys(&self) -> usize {
+        if self.changelog_mode() {
+            return self.changelog.num_keys();
+        }
         self.index.len()
     }
 
     /// Approximate heap bytes held: retained batches, the key index, the key groups cached
     /// for checkpoints, partner counts, and pending batches (whose columns a retained
-    /// batch may share: they are counted again).
+    /// batch may share: they are counted again); in changelog mode also the whole-row
+    /// encodings of updating sides.
     pub fn state_bytes(&self) -> usize {
+        if self.changelog_mode() {
+            return self.changelog.size_bytes();
+        }
         let batches: usize = self
             .batches
             .iter()
@@ -319,71 +400,6 @@ impl RegularJoin {
         self.inputs.sides[side].bound.as_ref().map(|b| &b.schema)
     }
 
-    /// The output schema of an outer join: the inner join's columns, those of a side that
-    /// can be padded nullable, then `$op`.
-    fn outer_schema(&mut self) -> Result<SchemaRef> {
-        if let Some(s) = &self.out_schema {
-            return Ok(s.clone());
-        }
-        for (side, name) in SIDE_TABLES.iter().enumerate() {
-            if self
-                .bound(side)
-                .is_some_and(|s| s.column_with_name(OP_COLUMN).is_some())
-            {
-                return Err(Error::Unsupported(format!(
-                    "regular join: the {name} input has a '{OP_COLUMN}' column (an updating \
-                     stream); outer joins of updating inputs are not supported"
-                )));
-            }
-        }
-        let joined = self.inputs.output_schema()?;
-        let n_left = self.bound(0).map_or(0, |s| s.fields().len());
-        let pad = [self.join_type.preserves(1), self.join_type.preserves(0)];
-        let mut fields: Vec<Field> = joined
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let f = f.as_ref().clone();
-                if pad[usize::from(i >= n_left)] {
-                    f.with_nullable(true)
-                } else {
-                    f
-                }
-            })
-            .collect();
-        fields.push(Field::new(OP_COLUMN, DataType::Int8, false));
-        let schema = Arc::new(Schema::new_with_metadata(fields, joined.metadata().clone()));
-        self.out_schema = Some(schema.clone());
-        Ok(schema)
-    }
-
-    /// Build (once) the all-null row of `side`.
-    fn ensure_nulls(&mut self, side: usize) -> Result<()> {
-        if self.nulls[side].is_some() {
-            return Ok(());
-        }
-        let Some(schema) = self.bound(side) else {
-            return Err(Error::Internal(
-                "regular join: padding a side never seen".into(),
-            ));
-        };
-        let fields: Vec<Field> = schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect();
-        let columns = fields
-            .iter()
-            .map(|f| new_null_array(f.data_type(), 1))
-            .collect();
-        self.nulls[side] = Some(RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns,
-        )?);
-        Ok(())
-    }
-
     /// Emit `+I (row, NULLs)` for the pending rows of every side whose other side is now
     /// known, in arrival order.
     fn flush_pending(&mut self, out: &mut Output) -> Result<()> {
@@ -394,7 +410,7 @@ impl RegularJoin {
             let Some(other) = self.bound(1 - side).cloned() else {
                 continue;
             };
-            let schema = self.outer_schema()?;
+            let schema = self.out_schema()?;
             for b in std::mem::take(&mut self.pending[side]) {
                 let n = b.num_rows();
                 let pad: Vec<ArrayRef> = other
@@ -415,8 +431,17 @@ impl RegularJoin {
         Ok(())
     }
 
-    /// Which rows of `batch` (of `side`) have no null key.
-    fn key_valid(&self, side: usize, batch: &RecordBatch) -> Result<BooleanBuffer> {
+    /// Which rows of `batch` (of `side`) have no null key, given that `kept` of them do
+    /// (`None`: all).
+    fn valid_rows(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+        kept: usize,
+    ) -> Result<Option<BooleanBuffer>> {
+        if kept == batch.num_rows() {
+            return Ok(None);
+        }
         let Some(b) = &self.inputs.sides[side].bound else {
             return Err(Error::Internal("regular join: input not bound".into()));
         };
@@ -424,10 +449,29 @@ impl RegularJoin {
         for &i in &b.key_idx {
             valid = NullBuffer::union(valid.as_ref(), batch.column(i).logical_nulls().as_ref());
         }
-        Ok(valid.map_or_else(
-            || BooleanBuffer::new_set(batch.num_rows()),
-            |v| v.into_inner(),
-        ))
+        match valid {
+            Some(v) if v.len() - v.null_count() == kept => Ok(Some(v.into_inner())),
+            _ => Err(Error::Internal(
+                "regular join: null keys counted differently".into(),
+            )),
+        }
+    }
+
+    /// Reject a batch with a `$op` column on an input not declared updating.
+    fn check_insert_only(&self, side: usize, batch: &RecordBatch) -> Result<()> {
+        let schema = batch.schema_ref();
+        if schema
+            .fields()
+            .last()
+            .is_some_and(|f| f.name() == OP_COLUMN)
+        {
+            return Err(Error::Unsupported(format!(
+                "regular join: the {} input has a '{OP_COLUMN}' column (an updating stream) \
+                 but was not declared updating (RegularJoin::with_updating_inputs)",
+                SIDE_TABLES[side]
+            )));
+        }
+        Ok(())
     }
 
     /// [`Operator::on_batch`] of an outer join.
@@ -458,17 +502,7 @@ impl RegularJoin {
             ));
         }
         // Rows of `batch` that `prepare` kept (rows with a null key are not in `p`).
-        let valid = if m < n {
-            let v = self.key_valid(side, &batch)?;
-            if v.count_set_bits() != m {
-                return Err(Error::Internal(
-                    "regular join: null keys counted differently".into(),
-                ));
-            }
-            Some(v)
-        } else {
-            None
-        };
+        let valid = self.valid_rows(side, &batch, m)?;
         let other_preserved = self.join_type.preserves(other);
         let mut changes = Changes::default();
         let mut counts: Vec<u64> = Vec::with_capacity(if preserved { m } else { 0 });
@@ -510,162 +544,13 @@ impl RegularJoin {
             slot[side].push((batch_id, i as u32));
             i += 1;
         }
-        if !changes.ops.is_empty() {
-            let b = self.assemble_changes(side, &batch, changes)?;
-            out.emit(b);
-        }
+        self.emit_changes(side, &batch, changes, out)?;
         if m > 0 {
             if preserved {
                 self.matches[side].push(counts);
             }
             self.rows[side] += m;
             self.batches[side].push(p.batch);
-        }
-        Ok(())
-    }
-
-    /// The output batch of `changes`: rows of `probe` (an input batch of `side`) and
-    /// retained rows of the other side, either possibly padded, then `$op`.
-    fn assemble_changes(
-        &mut self,
-        side: usize,
-        probe: &RecordBatch,
-        c: Changes,
-    ) -> Result<RecordBatch> {
-        let other = 1 - side;
-        let schema = self.outer_schema()?;
-        self.ensure_nulls(other)?;
-        let nulls = c.probe_valid.map(|mut v| NullBuffer::new(v.finish()));
-        let idx = UInt32Array::new(c.probe.into(), nulls);
-        let probe_cols = probe
-            .columns()
-            .iter()
-            .map(|a| Ok(take(a.as_ref(), &idx, None)?))
-            .collect::<Result<Vec<_>>>()?;
-        let stored = &self.batches[other];
-        let pad = self.nulls[other].as_ref();
-        let mut gather = Gather::new();
-        for &(b, r) in &c.other {
-            gather.push(b, r as usize, |b| {
-                if b == PAD {
-                    pad
-                } else {
-                    stored.get(b as usize)
-                }
-            })?;
-        }
-        let other_cols = gather.finish()?;
-        let (mut columns, right) = if side == 0 {
-            (probe_cols, other_cols)
-        } else {
-            (other_cols, probe_cols)
-        };
-        columns.extend(right);
-        columns.push(Arc::new(Int8Array::from(c.ops)));
-        Ok(RecordBatch::try_new(schema, columns)?)
-    }
-
-    /// [`Operator::snapshot`] of an outer join.
-    fn snapshot_outer(&mut self, ctx: &OpContext) -> Result<OperatorState> {
-        let mut state = OperatorState::new();
-        for (side, name) in SIDE_TABLES.iter().enumerate() {
-            let cache = &mut self.key_groups[side];
-            for b in &self.batches[side][cache.len()..] {
-                cache.push(self.inputs.key_groups(side, b, ctx.max_parallelism)?);
-            }
-            let preserved = self.join_type.preserves(side);
-            for (i, (b, kg)) in self.batches[side].iter().zip(cache.iter()).enumerate() {
-                if preserved {
-                    let counts = self.matches[side].get(i).ok_or_else(|| {
-                        Error::Internal("regular join: a kept batch has no match counts".into())
-                    })?;
-                    let counts = Arc::new(UInt64Array::from(counts.clone()));
-                    state.push_keyed(
-                        *name,
-                        kg.clone(),
-                        &with_column(b, MATCHES_COLUMN, counts)?,
-                    )?;
-                } else {
-                    state.push_keyed(*name, kg.clone(), b)?;
-                }
-            }
-            let mut seq = 0u64;
-            for b in &self.pending[side] {
-                let kg = self.inputs.key_groups(side, b, ctx.max_parallelism)?;
-                let n = b.num_rows() as u64;
-                let seqs = Arc::new(UInt64Array::from_iter_values(seq..seq + n));
-                state.push_keyed(PENDING_TABLES[side], kg, &with_column(b, SEQ_COLUMN, seqs)?)?;
-                seq += n;
-            }
-            if let Some(schema) = self.bound(side) {
-                state.push_bytes(SCHEMA_TABLES[side], &[schema_to_ipc(schema)?]);
-            }
-        }
-        Ok(state)
-    }
-
-    /// [`Operator::restore`] of an outer join.
-    fn restore_outer(&mut self, state: OperatorState) -> Result<()> {
-        check_outer_tables(&state)?;
-        for (side, name) in SCHEMA_TABLES.iter().enumerate() {
-            // After a rescale every old subtask's copy arrives: they are all the same.
-            if let Some(bytes) = state.bytes(name).first() {
-                if self.bound(side).is_none() {
-                    let schema = schema_from_ipc(bytes)?;
-                    self.inputs.bind(side, &RecordBatch::new_empty(schema))?;
-                }
-            }
-        }
-        for (side, name) in SIDE_TABLES.iter().enumerate() {
-            let preserved = self.join_type.preserves(side);
-            for batch in restored_rows(&state, name)? {
-                let (data, counts) = split_matches(batch, preserved, name)?;
-                let p = self.inputs.prepare(side, data, None)?;
-                if counts
-                    .as_ref()
-                    .is_some_and(|c| c.len() != p.batch.num_rows())
-                {
-                    return Err(Error::Schema(format!(
-                        "regular join: restore: state table '{name}' holds rows with null keys"
-                    )));
-                }
-                if p.batch.num_rows() > 0 {
-                    self.keep(side, p, counts)?;
-                }
-            }
-            let pending = restored_rows(&state, PENDING_TABLES[side])?;
-            if pending.is_empty() {
-                continue;
-            }
-            if !preserved {
-                return Err(Error::Schema(format!(
-                    "regular join: restore: the checkpoint holds pending {name} rows, but this \
-                     {:?} join does not preserve the {name} side",
-                    self.join_type
-                )));
-            }
-            let all = concat_batches(&pending[0].schema(), &pending)?;
-            let n = all.num_columns();
-            let schema = all.schema();
-            let seq = schema
-                .fields()
-                .last()
-                .filter(|f| f.name() == SEQ_COLUMN)
-                .and_then(|_| all.column(n - 1).as_primitive_opt::<UInt64Type>())
-                .ok_or_else(|| {
-                    Error::Schema(format!(
-                        "regular join: restore: state table '{}' does not end with \
-                         {SEQ_COLUMN} (UInt64)",
-                        PENDING_TABLES[side]
-                    ))
-                })?;
-            let data = all.project(&(0..n - 1).collect::<Vec<_>>())?;
-            let data = if seq.values().is_sorted() {
-                data
-            } else {
-                take_record_batch(&data, &sort_to_indices(seq, None, None)?)?
-            };
-            self.pending[side].push(data);
         }
         Ok(())
     }
@@ -680,6 +565,10 @@ impl Operator for RegularJoin {
         out: &mut Output,
     ) -> Result<()> {
         let side = side_of(input, "regular join")?;
+        if self.changelog_mode() {
+            return self.on_batch_changelog(side, batch, out);
+        }
+        self.check_insert_only(side, &batch)?;
         if self.join_type.is_outer() {
             return self.on_batch_outer(side, batch, out);
         }
@@ -732,7 +621,7 @@ impl Operator for RegularJoin {
         _ctx: &mut OpContext,
         out: &mut Output,
     ) -> Result<()> {
-        if self.join_type.is_outer() {
+        if self.join_type.is_outer() && !self.changelog_mode() {
             self.flush_pending(out)?;
         }
         out.emit_watermark(wm);
@@ -743,7 +632,7 @@ impl Operator for RegularJoin {
     /// An outer join still holds rows it cannot pad: the other input ended without a
     /// single batch, and its schema was not declared.
     fn on_end(&mut self, _ctx: &mut OpContext, out: &mut Output) -> Result<()> {
-        if !self.join_type.is_outer() {
+        if !self.join_type.is_outer() || self.changelog_mode() {
             return Ok(());
         }
         self.flush_pending(out)?;
@@ -763,39 +652,26 @@ impl Operator for RegularJoin {
         Ok(())
     }
 
-    /// Keyed tables `left` and `right`: the retained batches of each side (plus partner
-    /// counts, pending rows and input schemas for an outer join).
+    /// Keyed tables `left` and `right`: the retained (in changelog mode: live) rows of
+    /// each side, plus partner counts of a preserved side, and pending rows and input
+    /// schemas for an outer join of insert-only inputs.
     fn snapshot(&mut self, _checkpoint_id: u64, ctx: &mut OpContext) -> Result<OperatorState> {
-        if self.join_type.is_outer() {
-            return self.snapshot_outer(ctx);
+        if self.changelog_mode() {
+            self.snapshot_changelog(ctx)
+        } else if self.join_type.is_outer() {
+            self.snapshot_outer(ctx)
+        } else {
+            self.snapshot_inner(ctx)
         }
-        let mut state = OperatorState::new();
-        for (side, name) in SIDE_TABLES.iter().enumerate() {
-            let cache = &mut self.key_groups[side];
-            for b in &self.batches[side][cache.len()..] {
-                cache.push(self.inputs.key_groups(side, b, ctx.max_parallelism)?);
-            }
-            for (b, kg) in self.batches[side].iter().zip(cache.iter()) {
-                state.push_keyed(*name, kg.clone(), b)?;
-            }
-        }
-        Ok(state)
     }
 
     fn restore(&mut self, state: OperatorState, _ctx: &mut OpContext) -> Result<()> {
-        if self.join_type.is_outer() {
-            return self.restore_outer(state);
+        if self.changelog_mode() {
+            self.restore_changelog(state)
+        } else if self.join_type.is_outer() {
+            self.restore_outer(state)
+        } else {
+            self.restore_inner(state)
         }
-        check_tables(&state, "regular join")?;
-        for (side, name) in SIDE_TABLES.iter().enumerate() {
-            for batch in restored_rows(&state, name)? {
-                let (batch, _) = split_matches(batch, false, name)?;
-                let p = self.inputs.prepare(side, batch, None)?;
-                if p.batch.num_rows() > 0 {
-                    self.keep(side, p, None)?;
-                }
-            }
-        }
-        Ok(())
     }
 }

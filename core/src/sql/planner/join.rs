@@ -9,21 +9,33 @@
 //! distance between the two inputs' event times: then it is an interval join
 //! (`interval.rs`), whose state is dropped as the watermark passes.
 //!
+//! Either input of a regular join may be updating (a `GROUP BY`, Top-N or outer join
+//! result): the join then keeps each side's live rows, retracts the pairs a retracted row
+//! made, and its result is updating (Flink's `StreamingJoinOperator`). An updating input is
+//! first partitioned by all its columns, so that a row and its retraction reach the join in
+//! order. Window and interval joins need insert-only inputs; over updating ones the time
+//! condition is an ordinary filter, as in Flink. In an outer join, conjuncts that cannot
+//! filter an input first are evaluated by the join on each pair (the residual predicate).
+//!
 //! ```text
 //!  left  ─▶ (key columns) ─▶ key_by ─┐
 //!                                    ├─▶ join ─▶ Calc(residual filter, drop helper columns)
 //!  right ─▶ (key columns) ─▶ key_by ─┘
 //! ```
 
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
 use sqlparser::ast::{self, BinaryOperator, Expr};
 use sqlparser::tokenizer::Location;
 
 use super::aggregate::{end_minus_one as window_time_column, granularity};
 use super::identity;
 use super::rel::{calc, calc_always, PlanNode, Rel, Windowed};
+use super::subquery::by_row;
 use super::window::{describe, materialize};
 use crate::error::Result;
-use crate::operator::join::JoinType;
+use crate::operator::join::{JoinType, PairPredicate, RegularJoinSpec};
 use crate::sql::dialect::sql_error;
 use crate::sql::expr::{common_type, compile, Scope, TypedExpr};
 use crate::sql::types::Column;
@@ -81,9 +93,10 @@ pub(crate) fn plan(
     join_on(left, right, cond, at)
 }
 
-/// A `LEFT`, `RIGHT` or `FULL OUTER JOIN` on `cond`: equality keys, plus filters on the side
-/// that is padded with NULLs (applied below the join). Its result is updating: a preserved
-/// row without a partner is emitted padded, and retracted when its first partner arrives.
+/// A `LEFT`, `RIGHT` or `FULL OUTER JOIN` on `cond`: equality keys, filters on the side that
+/// is padded with NULLs (applied below the join), and the other conjuncts evaluated on each
+/// pair by the join. Its result is updating: a preserved row without a partner is emitted
+/// padded, and retracted when its first partner arrives.
 fn outer_join(
     left: Rel,
     right: Rel,
@@ -91,13 +104,7 @@ fn outer_join(
     kind: JoinType,
     at: Location,
 ) -> Result<Rel> {
-    let (left, right) = (materialize(left)?, materialize(right)?);
-    if left.updating || right.updating {
-        return Err(sql_error(
-            at,
-            "joins of updating inputs are not supported yet",
-        ));
-    }
+    let (left, right) = (by_row(materialize(left)?), by_row(materialize(right)?));
     let nl = left.columns.len();
     let mut all = left.columns.clone();
     all.extend(right.columns.iter().cloned());
@@ -106,24 +113,21 @@ fn outer_join(
     let pads_right = matches!(kind, JoinType::LeftOuter | JoinType::FullOuter);
     let (pairs, rest) = classify(cond, &scope, nl);
     let (mut left_filters, mut right_filters) = (Vec::new(), Vec::new());
+    let mut residual = Vec::new();
     for c in rest {
         // A condition on a side that is only padded (never preserved) filters that side's
-        // rows before the join.
+        // rows before the join; any other is part of the join condition, on each pair.
         match c {
             Conjunct::Left(p) if pads_left && !pads_right => left_filters.push(p),
             Conjunct::Right(p) if pads_right && !pads_left => right_filters.push(p),
-            Conjunct::Left(p)
-            | Conjunct::Right(p)
-            | Conjunct::Both(p)
-            | Conjunct::Unresolved(p) => {
+            Conjunct::Left(p) | Conjunct::Right(p) | Conjunct::Both(p) => residual.push(p),
+            Conjunct::Unresolved(p) => {
+                // Compiling it again gives the error that names the unknown column.
+                compile(&p, &scope)?;
                 return Err(sql_error(
                     super::loc(&p),
-                    format!(
-                        "this condition of an outer join is not supported yet (only equalities \
-                         between the inputs, and filters on the side of a LEFT or RIGHT join \
-                         that is padded with NULLs): {p}"
-                    ),
-                ))
+                    format!("this condition of an outer join names no column of its inputs: {p}"),
+                ));
             }
         }
     }
@@ -147,22 +151,37 @@ fn outer_join(
     let (lnames, rnames) = (l2.field_names(), r2.field_names());
     let lkeys: Vec<String> = lk.iter().map(|&i| lnames[i].clone()).collect();
     let rkeys: Vec<String> = rk.iter().map(|&i| rnames[i].clone()).collect();
-    let stream = l2.stream.key_by(lkeys.clone()).join_with_schemas(
-        &r2.stream.key_by(rkeys.clone()),
-        kind,
-        Some((
+    let l2n = l2.columns.len();
+    // The residual predicate runs on pairs of the join's inputs: left's columns (with key
+    // helpers), then right's.
+    let (predicate, shown) = match and_all(residual) {
+        Some(e) => {
+            let t = compile(&e, &scope)?.remap_columns(&|i| if i < nl { i } else { i - nl + l2n });
+            let p: PairPredicate = Arc::new(move |b: &RecordBatch| t.evaluate(b));
+            (Some(p), format!(", where=[{e}]"))
+        }
+        None => (None, String::new()),
+    };
+    let spec = RegularJoinSpec {
+        join_type: kind,
+        schemas: Some((
             super::rel::schema_of(&l2.columns),
             super::rel::schema_of(&r2.columns),
         )),
-    );
+        updating: [left.updating, right.updating],
+        residual: predicate,
+    };
+    let stream = l2
+        .stream
+        .key_by(lkeys.clone())
+        .regular_join(&r2.stream.key_by(rkeys.clone()), spec);
     let text = format!(
-        "Join(joinType=[{kind:?}], leftKeys=[{}], rightKeys=[{}])",
+        "Join(joinType=[{kind:?}], leftKeys=[{}], rightKeys=[{}]{shown})",
         lkeys.join(", "),
         rkeys.join(", ")
     );
     let mut out_cols: Vec<Column> = l2.columns.clone();
     out_cols.extend(r2.columns.iter().cloned());
-    let l2n = l2.columns.len();
     for (i, c) in out_cols.iter_mut().enumerate() {
         c.rowtime = false;
         c.window_end = false;
@@ -377,13 +396,9 @@ pub(crate) fn join_on(
     cond: Option<Expr>,
     at: Location,
 ) -> Result<(Rel, Option<Expr>)> {
-    let (left, right) = (materialize(left)?, materialize(right)?);
-    if left.updating || right.updating {
-        return Err(sql_error(
-            at,
-            "joins of updating inputs are not supported yet",
-        ));
-    }
+    let (left, right) = (by_row(materialize(left)?), by_row(materialize(right)?));
+    let updating = [left.updating, right.updating];
+    let insert_only = !updating[0] && !updating[1];
     let nl = left.columns.len();
     let mut all = left.columns.clone();
     all.extend(right.columns.iter().cloned());
@@ -411,7 +426,7 @@ pub(crate) fn join_on(
     let right = filter_side(right, right_filters)?;
     // Window join: both sides windowed alike, bounds equal.
     let window = match (&left.windowed, &right.windowed) {
-        (Some(lw), Some(rw)) if lw.assigner == rw.assigner => {
+        (Some(lw), Some(rw)) if lw.assigner == rw.assigner && insert_only => {
             let is_pair = |l: usize, r: usize| {
                 pairs
                     .iter()
@@ -430,7 +445,7 @@ pub(crate) fn join_on(
         });
     }
     // Interval join: the residual bounds the distance of the two event times.
-    let bounds = if window.is_none() {
+    let bounds = if window.is_none() && insert_only {
         super::interval::extract(&mut residual, &scope, nl)
     } else {
         None
@@ -508,9 +523,13 @@ pub(crate) fn join_on(
             )
         }
         None => (
-            l2.stream
-                .key_by(lkeys.clone())
-                .join(&r2.stream.key_by(rkeys.clone())),
+            l2.stream.key_by(lkeys.clone()).regular_join(
+                &r2.stream.key_by(rkeys.clone()),
+                RegularJoinSpec {
+                    updating,
+                    ..RegularJoinSpec::new(JoinType::Inner)
+                },
+            ),
             format!(
                 "Join(joinType=[InnerJoin], leftKeys=[{}], rightKeys=[{}])",
                 lkeys.join(", "),
@@ -535,7 +554,7 @@ pub(crate) fn join_on(
         columns: out_cols,
         window: None,
         windowed: None,
-        updating: false,
+        updating: !insert_only,
         plan: PlanNode::new(text, vec![lplan, rplan]),
     };
     // Residual filter, then back to left ++ right columns.

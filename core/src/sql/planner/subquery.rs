@@ -591,7 +591,7 @@ fn join(outer: Rel, inner: Rel, conds: Vec<Expr>, kind: SemiJoinKind, at: Locati
 /// its retraction then take the same path to the join. (A forward edge from an operator of
 /// another parallelism, such as a global aggregation's single subtask, is a rebalance,
 /// which could let a retraction overtake the row it retracts.)
-fn by_row(mut rel: Rel) -> Rel {
+pub(super) fn by_row(mut rel: Rel) -> Rel {
     if rel.updating {
         rel.stream = rel.stream.key_by(rel.field_names()).as_stream();
     }
