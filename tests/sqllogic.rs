@@ -245,4 +245,6 @@ slt_files! {
     windows => "windows.slt",
     session => "session.slt",
     subquery => "subquery.slt",
+    join_updating => "join_updating.slt",
+    topn_updating => "topn_updating.slt",
 }

@@ -3,7 +3,12 @@
 //! WHERE rn <= N` (Flink `RankOperator` / `AppendOnlyTopNFunction`,
 //! `WindowRankOperator`, and the deduplicate operators, which are Top-1 by time).
 //!
-//! Per partition (the `PARTITION BY` columns) the operator keeps the best `N` rows by the
+//! [`Rank`] ranks an insert-only input and keeps only the top N. Over an updating input
+//! (a changelog), a retraction can bring a dropped row back, so [`RetractableRank`]
+//! (Flink's `RetractableTopNFunction`) keeps every row; both write the same checkpoint
+//! table.
+//!
+//! Per partition (the `PARTITION BY` columns) [`Rank`] keeps the best `N` rows by the
 //! `ORDER BY` columns; a row that cannot enter the top N is dropped at once and never
 //! stored. Among rows whose sort keys are equal, the earlier arrival ranks first, unless the
 //! operator is built with `new_ties_first` (Flink's deduplication "keep last row": `ORDER BY
@@ -59,18 +64,24 @@
 //! on a barrier.
 
 mod exec;
+mod ranked;
+mod retract;
 mod snapshot;
 mod store;
 
+#[cfg(test)]
+mod retract_tests;
 #[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
 mod tests;
 
+pub use self::retract::RetractableRank;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, UInt64Array};
+use arrow::array::{Array, ArrayRef};
 use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -78,7 +89,7 @@ use arrow::row::{RowConverter, SortField};
 
 use self::store::{Entry, Partitions, Ranking, Store};
 use super::{OpContext, Operator, Output};
-use crate::checkpoint::{filter_key_groups, OperatorState};
+use crate::checkpoint::OperatorState;
 use crate::error::{Error, Result};
 use crate::time::Watermark;
 
@@ -234,36 +245,9 @@ impl Rank {
     /// partition or sort column has a type that cannot be hashed or ordered.
     pub fn output_schema(&self, input: &Schema) -> Result<SchemaRef> {
         let n = input.fields().len();
-        let check = |i: usize, what: &str| {
-            if i < n {
-                Ok(())
-            } else {
-                Err(Error::Schema(format!(
-                    "rank: {what} column index {i} is out of range for an input of {n} columns [{}]",
-                    crate::batch::column_names(input)
-                )))
-            }
-        };
-        for &p in &self.partition {
-            check(p, "partition")?;
-            let t = input.field(p).data_type();
-            if !millstream_kernels::hash::is_hashable(t) {
-                return Err(Error::Schema(format!(
-                    "rank: partition column '{}' of type {t} cannot be hashed",
-                    input.field(p).name()
-                )));
-            }
-        }
-        for k in &self.order {
-            check(k.column, "ORDER BY")?;
-        }
-        if !RowConverter::supports_fields(&self.sort_fields(input)) {
-            return Err(Error::Schema(
-                "rank: an ORDER BY column has a type that cannot be ordered".into(),
-            ));
-        }
+        check_keys(&self.partition, &self.order, input, n, "rank")?;
         if let RankMode::Window { window_end } = self.mode {
-            check(window_end, "window end")?;
+            check_index(input, window_end, n, "rank", "window end")?;
             let f = input.field(window_end);
             if !matches!(
                 f.data_type(),
@@ -278,7 +262,8 @@ impl Rank {
         }
         if input.fields().iter().any(|f| f.name() == OP_COLUMN) {
             return Err(Error::Schema(format!(
-                "rank: the input must be insert-only, but it has a '{OP_COLUMN}' column"
+                "rank: the input must be insert-only, but it has a '{OP_COLUMN}' column \
+                 (an updating input needs a RetractableRank)"
             )));
         }
         let mut fields: Vec<Arc<Field>> = input.fields().iter().cloned().collect();
@@ -291,24 +276,9 @@ impl Rank {
         Ok(Arc::new(Schema::new(fields)))
     }
 
-    fn sort_fields(&self, input: &Schema) -> Vec<SortField> {
-        self.order
-            .iter()
-            .map(|k| {
-                SortField::new_with_options(
-                    input.field(k.column).data_type().clone(),
-                    SortOptions {
-                        descending: k.descending,
-                        nulls_first: k.nulls_first,
-                    },
-                )
-            })
-            .collect()
-    }
-
     fn bind(&self, input: SchemaRef) -> Result<Bound> {
         let output = self.output_schema(&input)?;
-        let converter = RowConverter::new(self.sort_fields(&input))?;
+        let converter = RowConverter::new(sort_fields(&self.order, &input))?;
         let partition_types: Vec<DataType> = self
             .partition
             .iter()
@@ -360,6 +330,63 @@ impl Rank {
             .map(|k| batch.column(k.column).clone())
             .collect()
     }
+}
+
+/// The `arrow::row` fields that encode `order` over `input` (byte order = rank order).
+fn sort_fields(order: &[SortKey], input: &Schema) -> Vec<SortField> {
+    order
+        .iter()
+        .map(|k| {
+            SortField::new_with_options(
+                input.field(k.column).data_type().clone(),
+                SortOptions {
+                    descending: k.descending,
+                    nulls_first: k.nulls_first,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Checks that column `i` is one of the first `usable` columns of `input`.
+fn check_index(input: &Schema, i: usize, usable: usize, op: &str, what: &str) -> Result<()> {
+    if i < usable {
+        return Ok(());
+    }
+    Err(Error::Schema(format!(
+        "{op}: {what} column index {i} is out of range for an input of {usable} columns [{}]",
+        crate::batch::column_names(input)
+    )))
+}
+
+/// Checks the partition and ORDER BY columns against `input`, of which the first `usable`
+/// columns are data: in range, partition columns hashable, sort columns orderable.
+fn check_keys(
+    partition: &[usize],
+    order: &[SortKey],
+    input: &Schema,
+    usable: usize,
+    op: &str,
+) -> Result<()> {
+    for &p in partition {
+        check_index(input, p, usable, op, "partition")?;
+        let t = input.field(p).data_type();
+        if !millstream_kernels::hash::is_hashable(t) {
+            return Err(Error::Schema(format!(
+                "{op}: partition column '{}' of type {t} cannot be hashed",
+                input.field(p).name()
+            )));
+        }
+    }
+    for k in order {
+        check_index(input, k.column, usable, op, "ORDER BY")?;
+    }
+    if !RowConverter::supports_fields(&sort_fields(order, input)) {
+        return Err(Error::Schema(format!(
+            "{op}: an ORDER BY column has a type that cannot be ordered"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks that `batch` has the bound input's column types, and no nulls where the bound
@@ -443,27 +470,7 @@ impl Operator for Rank {
     }
 
     fn restore(&mut self, state: OperatorState, ctx: &mut OpContext) -> Result<()> {
-        let Some(table) = state.table(ROWS_TABLE) else {
-            return Ok(());
-        };
-        for b in filter_key_groups(table, ctx.key_group_range())? {
-            let n = b.num_columns();
-            let schema = b.schema();
-            if n < 2 || schema.field(n - 1).name() != SEQ_COLUMN {
-                return Err(Error::Internal(format!(
-                    "rank: restored state has columns [{}], expected the key group, the input columns and '{SEQ_COLUMN}'",
-                    crate::batch::column_names(&schema)
-                )));
-            }
-            let seqs = b
-                .column(n - 1)
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .ok_or_else(|| {
-                    Error::Internal(format!("rank: restored '{SEQ_COLUMN}' is not UInt64"))
-                })?
-                .clone();
-            let data = b.project(&(1..n - 1).collect::<Vec<_>>())?;
+        for (data, seqs) in snapshot::restored_rows(&state, ctx)? {
             self.load(data, &seqs)?;
         }
         Ok(())

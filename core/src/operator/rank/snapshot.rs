@@ -10,9 +10,70 @@ use arrow::record_batch::RecordBatch;
 
 use super::exec::{offer, split_windows, window_ends};
 use super::store::Partitions;
-use super::{Rank, RankMode, Scopes, SEQ_COLUMN};
-use crate::checkpoint::key_groups_of;
+use super::{Rank, RankMode, Scopes, ROWS_TABLE, SEQ_COLUMN};
+use crate::checkpoint::{filter_key_groups, key_groups_of, OperatorState};
 use crate::error::{Error, Result};
+use crate::operator::OpContext;
+
+/// The rows of [`ROWS_TABLE`] in the key groups this subtask owns: per stored batch, the
+/// input columns and the arrival sequence numbers (the format of both rank operators).
+///
+/// # Errors
+/// [`Error::Internal`] when the table does not have the key group, input columns and
+/// `__seq` layout.
+pub(super) fn restored_rows(
+    state: &OperatorState,
+    ctx: &OpContext,
+) -> Result<Vec<(RecordBatch, UInt64Array)>> {
+    let Some(table) = state.table(ROWS_TABLE) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for b in filter_key_groups(table, ctx.key_group_range())? {
+        let n = b.num_columns();
+        let schema = b.schema();
+        if n < 2 || schema.field(n - 1).name() != SEQ_COLUMN {
+            return Err(Error::Internal(format!(
+                "rank: restored state has columns [{}], expected the key group, the input columns and '{SEQ_COLUMN}'",
+                crate::batch::column_names(&schema)
+            )));
+        }
+        let seqs = b
+            .column(n - 1)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| Error::Internal(format!("rank: restored '{SEQ_COLUMN}' is not UInt64")))?
+            .clone();
+        out.push((b.project(&(1..n - 1).collect::<Vec<_>>())?, seqs));
+    }
+    Ok(out)
+}
+
+/// `(key group of each row, rows + __seq)` for retained rows `columns` (input columns) with
+/// arrival sequences `seqs`, as [`ROWS_TABLE`] files them: by the key group of the
+/// partition columns, everything under key group 0 without any.
+///
+/// # Errors
+/// Hashing the partition columns, or building the batch.
+pub(super) fn rows_table(
+    input: &Schema,
+    mut columns: Vec<ArrayRef>,
+    seqs: Vec<u64>,
+    partition: &[usize],
+    max_parallelism: usize,
+) -> Result<(Vec<u32>, RecordBatch)> {
+    let kgs = if partition.is_empty() {
+        vec![0; seqs.len()]
+    } else {
+        let pcols: Vec<ArrayRef> = partition.iter().map(|&i| columns[i].clone()).collect();
+        key_groups_of(&pcols, max_parallelism)?
+    };
+    columns.push(Arc::new(UInt64Array::from(seqs)));
+    let mut fields: Vec<Arc<Field>> = input.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(SEQ_COLUMN, DataType::UInt64, false)));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    Ok((kgs, batch))
+}
 
 impl Rank {
     /// Load restored rows (input columns) with their arrival sequence numbers.
@@ -97,23 +158,7 @@ impl Rank {
         if locs.is_empty() {
             return Ok(None);
         }
-        let mut columns = b.store.gather(&b.input, &locs)?;
-        let kgs = if self.partition.is_empty() {
-            vec![0; locs.len()]
-        } else {
-            key_groups_of(
-                &Self::columns_of(&columns, &self.partition),
-                max_parallelism,
-            )?
-        };
-        columns.push(Arc::new(UInt64Array::from(seqs)));
-        let mut fields: Vec<Arc<Field>> = b.input.fields().iter().cloned().collect();
-        fields.push(Arc::new(Field::new(SEQ_COLUMN, DataType::UInt64, false)));
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        Ok(Some((kgs, batch)))
-    }
-
-    fn columns_of(columns: &[ArrayRef], idx: &[usize]) -> Vec<ArrayRef> {
-        idx.iter().map(|&i| columns[i].clone()).collect()
+        let columns = b.store.gather(&b.input, &locs)?;
+        rows_table(&b.input, columns, seqs, &self.partition, max_parallelism).map(Some)
     }
 }

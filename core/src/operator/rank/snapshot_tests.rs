@@ -135,7 +135,7 @@ fn restore_at_every_cut_continues_exactly() {
 
 /// `steps` as each of `p` subtasks sees them: batches split by the key group of the
 /// partition columns (key group 0 without any), watermarks broadcast.
-fn route(steps: &[Step], partition: &[usize], p: usize) -> Vec<Vec<Step>> {
+pub(super) fn route(steps: &[Step], partition: &[usize], p: usize) -> Vec<Vec<Step>> {
     let mut out = vec![Vec::new(); p];
     for s in steps {
         match s {

@@ -87,16 +87,18 @@ impl Ranking {
 }
 
 /// The partitions of one scope (the whole stream, or one window): partition key → dense
-/// group id → top list.
+/// group id → the group's rows (`T`: a top list here, every row of the group in
+/// [`RetractableRank`](super::RetractableRank)).
 #[derive(Debug)]
-pub(super) struct Partitions {
+pub(super) struct Partitions<T = Vec<Entry>> {
     /// `None` without partition columns: every row is group 0.
     indexer: Option<GroupIndexer>,
-    /// Per group id, its top list in rank order; never empty once created.
-    pub(super) tops: Vec<Vec<Entry>>,
+    /// Per group id, its rows: for [`Rank`](super::Rank) the top list in rank order, never
+    /// empty once created.
+    pub(super) tops: Vec<T>,
 }
 
-impl Partitions {
+impl<T: Default> Partitions<T> {
     /// Partitions keyed by columns of these types (none: a single partition).
     pub(super) fn new(key_types: &[DataType]) -> Result<Self> {
         let indexer = if key_types.is_empty() {
@@ -129,11 +131,13 @@ impl Partitions {
             }
         };
         if self.tops.len() < groups {
-            self.tops.resize_with(groups, Vec::new);
+            self.tops.resize_with(groups, T::default);
         }
         Ok(())
     }
+}
 
+impl Partitions {
     /// Number of retained rows.
     pub(super) fn len(&self) -> usize {
         self.tops.iter().map(Vec::len).sum()

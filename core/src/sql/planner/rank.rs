@@ -3,7 +3,10 @@
 //!
 //! Like Flink, the pattern is recognized as a whole and becomes one `Rank` operator; the
 //! row number column exists only when the outer query reads it. Three forms:
-//! - Top-N over an insert-only input: an updating result (rows enter and leave the top N);
+//! - Top-N: an updating result (rows enter and leave the top N). Over an insert-only input
+//!   only the top N rows per partition are kept (`Rank`); over an updating input (the
+//!   changelog of a `GROUP BY`, an outer join...) every row is kept, since a retraction can
+//!   bring a row back into the top N (`RetractableRank`, Flink's `RetractStrategy`);
 //! - deduplication, N = 1 ordered by a time attribute: `DESC` keeps the last row (a later
 //!   row with the same time replaces the kept one), `ASC` the first;
 //! - window Top-N, partitioned by `window_start, window_end` of a window TVF or window
@@ -22,7 +25,7 @@ use super::window::materialize;
 use super::{loc, rename, PlanNode, Planner};
 use crate::error::Result;
 use crate::operator::factory;
-use crate::operator::rank::{Rank, RankMode, SortKey};
+use crate::operator::rank::{Rank, RankMode, RetractableRank, SortKey};
 use crate::sql::dialect::sql_error;
 use crate::sql::expr::{compile, TypedExpr};
 use crate::sql::types::{Column, SqlType};
@@ -103,12 +106,8 @@ pub(super) fn try_plan_from(
         rel = planner.filter(rel, &pred)?;
     }
     let rel = materialize(rel)?;
-    if rel.updating {
-        return Err(sql_error(
-            rn_at,
-            "Top-N over an updating input is not supported yet",
-        ));
-    }
+    // A changelog input keeps every row per partition (Flink's RetractStrategy).
+    let retract = rel.updating;
     // A global ranking partitions by a constant (see `group::constant_key`).
     let mut spec = spec;
     if spec.partition_by.is_empty() {
@@ -146,6 +145,19 @@ pub(super) fn try_plan_from(
             .as_column()
             .is_some_and(|i| rel.columns[i].rowtime);
     let new_ties_first = dedup && order[0].1;
+    if retract && (dedup || window_end.is_some()) {
+        // Unreachable from SQL today (updating relations carry no time attributes and
+        // no window columns), and Flink rejects both: its Deduplicate and WindowRank
+        // consume insert-only input.
+        return Err(sql_error(
+            rn_at,
+            if dedup {
+                "deduplication over an updating input is not supported"
+            } else {
+                "window Top-N over an updating input is not supported"
+            },
+        ));
+    }
 
     // Calc: the inner select list, then the partition and order columns.
     let mut items: Vec<SelectItem> = inner
@@ -205,8 +217,13 @@ pub(super) fn try_plan_from(
     } else {
         "Rank"
     };
+    let strategy = if retract {
+        "strategy=[RetractStrategy], "
+    } else {
+        ""
+    };
     let text = format!(
-        "{kind}(partitionBy=[{}], orderBy=[{}], rankRange=[1..{limit}], select rank=[{reads_rn}])",
+        "{kind}({strategy}partitionBy=[{}], orderBy=[{}], rankRange=[1..{limit}], select rank=[{reads_rn}])",
         spec.partition_by
             .iter()
             .map(|e| e.to_string())
@@ -218,8 +235,9 @@ pub(super) fn try_plan_from(
             .collect::<Vec<_>>()
             .join(", "),
     );
-    let stream = projected.stream.key_by(keys).then_keyed(
-        kind,
+    let operator = if retract {
+        factory(move |_| RetractableRank::new(part_idx.clone(), sort.clone(), limit, reads_rn))
+    } else {
         factory(move |_| {
             Rank::new(
                 part_idx.clone(),
@@ -229,8 +247,9 @@ pub(super) fn try_plan_from(
                 new_ties_first,
                 mode,
             )
-        }),
-    );
+        })
+    };
+    let stream = projected.stream.key_by(keys).then_keyed(kind, operator);
     let mut columns = projected.columns.clone();
     if reads_rn {
         let mut c = Column::new(rn_name.clone(), SqlType::BigInt);
