@@ -368,6 +368,7 @@ mod tests {
                 },
             ],
             job: None,
+            live: false,
         }
     }
 

@@ -10,8 +10,9 @@
 //!  SIGINT ─▶ flag ─▶ LiveQuery::cancel ─▶ the job stops; the statement returns its rows
 //! ```
 //!
-//! Ctrl-C stops a live query only; outside one it ends the process as usual (the handler
-//! runs the default action then). `--output-format csv` prints the final rows when the
+//! Ctrl-C stops a live query only (a second one, should the job not stop, ends the
+//! process); outside one it ends the process as usual (the handler runs the default action
+//! then). `--output-format csv` prints the final rows when the
 //! query ends, as for a bounded input.
 
 use std::io::{IsTerminal, Write};
@@ -32,8 +33,8 @@ const REDRAW: Duration = Duration::from_secs(1);
 
 /// The live display, installed as the session's query observer.
 pub(crate) struct Live {
-    /// The display thread of the query run last, until [`Live::finish`] joins it.
-    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// The display threads of the statements running, until [`Live::finish`] joins them.
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
     /// SIGINT's default action (ending the process) applies unless a live query runs.
     sigint_default: Arc<AtomicBool>,
     /// The "done" flag of the statement's progress reporter, raised when a live display
@@ -48,13 +49,13 @@ impl Live {
     /// # Errors
     /// The SIGINT handler cannot be installed.
     pub(crate) fn install(env: &mut TableEnvironment, opts: RenderOptions) -> Result<Live> {
-        let thread: Arc<Mutex<Option<JoinHandle<()>>>> = Arc::new(Mutex::new(None));
+        let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
         let sigint_default = Arc::new(AtomicBool::new(true));
         let interrupted = Arc::new(AtomicBool::new(false));
         let progress_done: Arc<Mutex<Option<Arc<AtomicBool>>>> = Arc::new(Mutex::new(None));
         if opts.format == OutputFormat::Csv {
             return Ok(Live {
-                thread,
+                threads,
                 sigint_default,
                 progress_done,
             });
@@ -64,7 +65,7 @@ impl Live {
             sigint_default.clone(),
         )?;
         signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())?;
-        let (slot, default) = (thread.clone(), sigint_default.clone());
+        let (slot, default) = (threads.clone(), sigint_default.clone());
         let progress = progress_done.clone();
         env.set_query_observer(Some(Box::new(move |q: LiveQuery| {
             interrupted.store(false, Ordering::SeqCst);
@@ -72,17 +73,17 @@ impl Live {
             if let Some(done) = lock(&progress).as_ref() {
                 done.store(true, Ordering::Relaxed);
             }
-            let stop = interrupted.clone();
+            let (stop, default) = (interrupted.clone(), default.clone());
             let handle = std::thread::spawn(move || {
-                if let Err(e) = follow(&q, opts, &stop) {
+                if let Err(e) = follow(&q, opts, &stop, &default) {
                     q.cancel();
                     eprintln!("[ERROR] live display: {e:#}");
                 }
             });
-            *lock(&slot) = Some(handle);
+            lock(&slot).push(handle);
         })));
         Ok(Live {
-            thread,
+            threads,
             sigint_default,
             progress_done,
         })
@@ -93,13 +94,13 @@ impl Live {
         *lock(&self.progress_done) = Some(done);
     }
 
-    /// Waits for the display of the statement just run; whether it showed a query live
-    /// (its rows are on the screen already).
-    pub(crate) fn finish(&self) -> bool {
-        let handle = lock(&self.thread).take();
-        let shown = handle.is_some_and(|h| h.join().is_ok());
+    /// Waits for the displays of the statements just run.
+    pub(crate) fn finish(&self) {
+        let handles = std::mem::take(&mut *lock(&self.threads));
+        for h in handles {
+            let _ = h.join();
+        }
         self.sigint_default.store(true, Ordering::SeqCst);
-        shown
     }
 }
 
@@ -111,8 +112,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Follows `q` until its job ends, printing as the module docs say; cancels it when `stop`
-/// is raised.
-fn follow(q: &LiveQuery, opts: RenderOptions, stop: &AtomicBool) -> Result<()> {
+/// is raised, after which a second Ctrl-C ends the process (`sigint_default`), should the
+/// job not stop.
+fn follow(
+    q: &LiveQuery,
+    opts: RenderOptions,
+    stop: &AtomicBool,
+    sigint_default: &AtomicBool,
+) -> Result<()> {
     let streaming = opts.changelog || !std::io::stdout().is_terminal();
     let types: Vec<SqlType> = q.columns().iter().map(|c| c.ty).collect();
     let mut header = vec!["op".to_string()];
@@ -138,6 +145,7 @@ fn follow(q: &LiveQuery, opts: RenderOptions, stop: &AtomicBool) -> Result<()> {
         let done = q.is_finished();
         if stop.swap(false, Ordering::SeqCst) {
             q.cancel();
+            sigint_default.store(true, Ordering::SeqCst);
         }
         let new = q.changes_from(seen)?;
         seen += new.len();
@@ -156,6 +164,7 @@ fn follow(q: &LiveQuery, opts: RenderOptions, stop: &AtomicBool) -> Result<()> {
                     columns: q.columns().to_vec(),
                     changes: all.clone(),
                     job: None,
+                    live: false,
                 };
                 let table = render(
                     &result,

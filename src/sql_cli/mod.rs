@@ -83,7 +83,6 @@ pub(crate) fn run(args: SqlArgs) -> Result<()> {
         render,
         json: args.json,
         live,
-        shown_live: false,
     };
     match &args.file {
         Some(path) => {
@@ -197,10 +196,9 @@ struct Session {
     env: TableEnvironment,
     render: RenderOptions,
     json: bool,
-    /// The display of queries over unbounded tables.
+    /// The display of queries over unbounded tables (a result shown live is not printed
+    /// again).
     live: Live,
-    /// Whether the last statement's rows were shown live (so not printed again).
-    shown_live: bool,
 }
 
 impl Session {
@@ -213,17 +211,17 @@ impl Session {
         let results = self.env.execute_sql(script);
         done.store(true, Ordering::Relaxed);
         let _ = reporter.join();
-        self.shown_live = self.live.finish();
+        self.live.finish();
         Ok(results?)
     }
 
     /// Prints one statement's result.
-    fn print(&mut self, result: &StatementResult, out: &mut impl Write) -> Result<()> {
+    fn print(&self, result: &StatementResult, out: &mut impl Write) -> Result<()> {
         match result {
             StatementResult::Done(msg) => writeln!(out, "[INFO] {msg}\n")?,
             StatementResult::Explain(text) => writeln!(out, "{}", text.trim_end())?,
             StatementResult::Rows(rows) => {
-                if !std::mem::take(&mut self.shown_live) {
+                if !rows.live {
                     out.write_all(render(rows, &self.render)?.as_bytes())?;
                     if self.render.format == OutputFormat::Table {
                         writeln!(out)?;

@@ -276,7 +276,7 @@ impl CsvFormat {
             .map(|(k, _)| k)
             .collect();
         let fields = self.full_schema.fields().len();
-        let compact = if self.compaction && projection.len() < fields {
+        let compact = if self.compaction && !projection.is_empty() && projection.len() < fields {
             let schema = Arc::new(self.read_schema.project(projection)?);
             Some(Compact {
                 compactor: Compactor::new(self.delimiter, fields, projection),

@@ -328,13 +328,19 @@ impl TableEnvironment {
     /// changelog.
     fn run_query(&mut self, q: &ast::Query) -> Result<StatementResult> {
         let mut config = self.job_config()?;
-        // Its own control, so that cancelling this query stops nothing else.
+        // A live query gets its own control, so that cancelling it stops nothing else.
         let control = Arc::new(JobControl::new());
-        config.control = control.clone();
+        let session_control = std::mem::replace(&mut config.control, control.clone());
         let env = StreamExecutionEnvironment::with_config(config);
         let mut planner = Planner::new(env.clone(), &self.catalog, &self.connectors, q);
         let rel = planner.plan_query(q)?;
         let live = planner.reads_unbounded() && self.observer.0.is_some();
+        if live {
+            // Rows are shown as they are written, so a restart would show them twice.
+            env.set_restart_strategy(crate::checkpoint::RestartStrategy::None);
+        } else {
+            env.inner.borrow_mut().config.control = session_control;
+        }
         let columns: Vec<Column> = rel
             .columns
             .iter()
@@ -369,8 +375,13 @@ impl TableEnvironment {
             Err(Error::Cancelled) if control.is_cancel_requested() => None,
             Err(e) => return Err(e),
         };
-        let changes = handle
-            .take()
+        // A live display reads the batches after the job ends too: they stay in place.
+        let batches = if live {
+            handle.visible_from(0)
+        } else {
+            handle.take()
+        };
+        let changes = batches
             .into_iter()
             .map(|rows| ChangeBatch::from_stream_batch(rows, updating))
             .collect::<Result<_>>()?;
@@ -378,6 +389,7 @@ impl TableEnvironment {
             columns,
             changes,
             job,
+            live,
         }))
     }
 
@@ -594,6 +606,7 @@ fn strings_result(names: &[&str], rows: Vec<Vec<String>>) -> Result<QueryResult>
     let schema = crate::sql::planner::schema_of(&columns);
     let batch = RecordBatch::try_new(schema, arrays)?;
     Ok(QueryResult {
+        live: false,
         columns,
         changes: vec![ChangeBatch {
             kinds: None,

@@ -110,8 +110,12 @@ pub struct QueryResult {
     pub columns: Vec<Column>,
     /// The changelog, in arrival order.
     pub changes: Vec<ChangeBatch>,
-    /// The job that computed it (`None` for `SHOW`/`DESCRIBE`, answered from the catalog).
+    /// The job that computed it (`None` for `SHOW`/`DESCRIBE`, answered from the catalog,
+    /// and for a live query that was cancelled).
     pub job: Option<JobResult>,
+    /// Whether a query observer was shown the rows while the job ran (see
+    /// [`TableEnvironment::set_query_observer`](super::TableEnvironment::set_query_observer)).
+    pub live: bool,
 }
 
 impl QueryResult {

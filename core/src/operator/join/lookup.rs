@@ -8,7 +8,14 @@
 //! holds no state but the table, takes no part in checkpoints (a restored subtask loads the
 //! table again) and its output is insert-only. An inner join emits one row per match; a
 //! left join emits an unmatched stream row (or one with a NULL key) once, padded with NULLs.
-//! Output rows keep the order of their stream rows.
+//! Output rows keep the order of their stream rows. Watermarks pass through (a probe never
+//! waits for one). The table is read as it is when the subtask starts and is not reloaded
+//! (Flink reloads its cache after `lookup.join.cache-ttl`); it must be bounded.
+//!
+//! **Cost.** Loading is one pass over the table plus one index insert per row; a stream
+//! batch of `n` rows with `m` matches costs `n` key encodings, hashes and probes and one
+//! `take` per output column over `m` (or, left join, `m` plus unmatched) rows. Memory: the
+//! table's rows and its key index, per subtask.
 //!
 //! ```text
 //!  dimension source ─▶ (read to its end, once per subtask) ─▶ rows + KeyIndex

@@ -4,6 +4,13 @@
 //! CURRENT ROW) FROM t` (Flink `RowTimeRowsBoundedPrecedingFunction`,
 //! `RowTimeRangeBoundedPrecedingFunction` and their unbounded variants).
 //!
+//! **Processing time.** With an `ORDER BY` on a processing-time attribute, each batch is
+//! stamped with the operator's clock when it arrives and processed at once (no watermark,
+//! nothing late), so frames follow arrival order. Two batches stamped in the same
+//! millisecond are processed one after the other: for a `RANGE` frame the first does not see
+//! the second as a peer (Flink fires a millisecond's rows together on a timer). The rest of
+//! this section describes event time.
+//!
 //! **Semantics.** The `ORDER BY` is an event-time column (ms), ascending. Every input row
 //! that is not late produces exactly one output row (insert-only): its own columns, then one
 //! column per aggregate ([`OverCall`]) computed over the row's *frame* within its partition
@@ -424,13 +431,6 @@ impl Pending {
     }
 }
 
-/// Milliseconds since the epoch on the wall clock.
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// `batch` with every value of column `idx` set to `ms` (in the column's type).
 fn stamp(batch: RecordBatch, idx: usize, ms: i64) -> Result<RecordBatch> {
     let mut columns = batch.columns().to_vec();
@@ -610,7 +610,7 @@ impl Operator for OverAggregate {
         }
         self.bound_for(&batch.schema())?;
         if self.processing_time {
-            let now = self.watermark.max(wall_clock_ms());
+            let now = self.watermark.max(ctx.now_ms());
             let batch = stamp(batch, self.time, now)?;
             self.pending.push(Pending::new(batch, self.time)?);
             self.watermark = now;

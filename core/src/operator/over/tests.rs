@@ -464,7 +464,7 @@ fn processing_time_frames_follow_arrival_order() {
         .unwrap()
         .with_processing_time();
     let mut ctx = OpContext::new(0, 1, 128);
-    let before = super::wall_clock_ms();
+    let before = crate::time::now_ms();
     let steps = vec![
         CStep::Batch(0, b3(&[v3(50, 1, 10), v3(3, 1, 20), v3(7, 2, 5)])),
         CStep::Watermark(100),

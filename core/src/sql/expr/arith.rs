@@ -171,7 +171,8 @@ pub(super) fn eval_arith(
                 return datum2(lv, rv, |a, b| {
                     let out = numeric::mul_wrapping(a, b).map_err(|err| kernel_error(e, err))?;
                     let out = out
-                        .as_primitive::<Decimal128Type>()
+                        .as_primitive_opt::<Decimal128Type>()
+                        .ok_or_else(|| Error::Internal(format!("{e}: the product is not DECIMAL")))?
                         .clone()
                         .with_precision_and_scale(precision, scale)?;
                     Ok(Arc::new(out) as ArrayRef)

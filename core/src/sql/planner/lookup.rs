@@ -47,7 +47,7 @@ pub(super) fn lookup_target(tf: &ast::TableFactor) -> Option<(String, Option<Str
 ///
 /// # Errors
 /// [`Error::Sql`](crate::error::Error::Sql) at the join for an event-time or non-time
-/// `AS OF`, a table that is not in the catalog (or is a view), a join type other than inner
+/// `AS OF`, a table that is not in the catalog (or is a view) or is unbounded, a join type other than inner
 /// or left, a condition without a `stream expr = table column` equality, or (left join) a
 /// condition that is not only equalities.
 pub(super) fn plan(
@@ -106,7 +106,14 @@ pub(super) fn plan(
     let def = def.def.clone();
     let qualifier = alias.unwrap_or_else(|| table.clone());
     let names: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
-    let source = planner.connectors.for_table(&def)?.source(&def, &names)?;
+    let connector = planner.connectors.for_table(&def)?;
+    if !connector.is_bounded(&def) {
+        return Err(sql_error(
+            at,
+            format!("the lookup table '{table}' is unbounded; a lookup join reads a bounded table"),
+        ));
+    }
+    let source = connector.source(&def, &names)?;
     let right_cols: Vec<Column> = def
         .columns
         .iter()

@@ -118,6 +118,28 @@ fn named_spec(select: &ast::Select, name: &Ident) -> Option<ast::WindowSpec> {
     None
 }
 
+/// `spec` with the window it builds on (`(w ORDER BY ...)`) merged in: the base's
+/// `PARTITION BY`, `ORDER BY` and frame where `spec` has none, as in SQL and Flink.
+fn inherit(select: &ast::Select, mut spec: ast::WindowSpec) -> Option<ast::WindowSpec> {
+    for _ in 0..=select.named_window.len() {
+        let Some(base_name) = spec.window_name.take() else {
+            return Some(spec);
+        };
+        let base = named_spec(select, &base_name)?;
+        if spec.partition_by.is_empty() {
+            spec.partition_by = base.partition_by;
+        }
+        if spec.order_by.is_empty() {
+            spec.order_by = base.order_by;
+        }
+        if spec.window_frame.is_none() {
+            spec.window_frame = base.window_frame;
+        }
+        spec.window_name = base.window_name;
+    }
+    None
+}
+
 /// `select` with every `OVER w` replaced by the window `w` stands for.
 ///
 /// # Errors
@@ -125,6 +147,7 @@ fn named_spec(select: &ast::Select, name: &Ident) -> Option<ast::WindowSpec> {
 fn resolve_named_windows(select: &ast::Select) -> Result<ast::Select> {
     let mut out = select.clone();
     let mut missing: Option<(Location, String)> = None;
+    let mut nested: Option<(Location, String)> = None;
     for item in &mut out.projection {
         let e = match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
@@ -132,17 +155,41 @@ fn resolve_named_windows(select: &ast::Select) -> Result<ast::Select> {
         };
         let _ = ast::visit_expressions_mut(e, |x| {
             if let Expr::Function(f) = x {
-                if let Some(ast::WindowType::NamedWindow(name)) = &f.over {
-                    match named_spec(select, name) {
-                        Some(spec) => f.over = Some(ast::WindowType::WindowSpec(spec)),
-                        None => {
-                            missing.get_or_insert((name.span.start, name.value.clone()));
+                let (spec, name) = match &f.over {
+                    Some(ast::WindowType::NamedWindow(name)) => {
+                        let spec = named_spec(select, name);
+                        if let Some(base) = spec.as_ref().and_then(|s| s.window_name.as_ref()) {
+                            // Flink (Calcite) drops such a definition's own frame: refused
+                            // rather than answered differently.
+                            nested.get_or_insert((name.span.start, base.value.clone()));
+                            return ControlFlow::<()>::Continue(());
                         }
+                        (spec, name.clone())
+                    }
+                    Some(ast::WindowType::WindowSpec(s)) => match &s.window_name {
+                        Some(base) => (Some(s.clone()), base.clone()),
+                        None => return ControlFlow::<()>::Continue(()),
+                    },
+                    None => return ControlFlow::<()>::Continue(()),
+                };
+                match spec.and_then(|s| inherit(select, s)) {
+                    Some(spec) => f.over = Some(ast::WindowType::WindowSpec(spec)),
+                    None => {
+                        missing.get_or_insert((name.span.start, name.value.clone()));
                     }
                 }
             }
             ControlFlow::<()>::Continue(())
         });
+    }
+    if let Some((at, base)) = nested {
+        return Err(sql_error(
+            at,
+            format!(
+                "a WINDOW definition built on another window ('{base}') is not supported; \
+                 write OVER ({base} ORDER BY ... ROWS ...) at the call"
+            ),
+        ));
     }
     match missing {
         Some((at, name)) => Err(sql_error(at, format!("Window '{name}' not found"))),
@@ -152,26 +199,20 @@ fn resolve_named_windows(select: &ast::Select) -> Result<ast::Select> {
 
 /// Plan the select list of `select`, which has OVER calls, over `rel`.
 pub(super) fn plan(planner: &mut Planner<'_>, rel: Rel, select: &ast::Select) -> Result<Rel> {
-    let resolved;
-    let select = if select.named_window.is_empty() {
-        select
-    } else {
-        resolved = resolve_named_windows(select)?;
-        &resolved
-    };
+    let resolved = resolve_named_windows(select)?;
+    let select = &resolved;
     let calls = over_calls(&select.projection);
     let Some((_, at, first)) = calls.first().cloned() else {
         return planner.project(rel, &select.projection);
     };
     let spec = match &first.over {
         Some(ast::WindowType::WindowSpec(s)) => s.clone(),
-        _ => {
-            return Err(sql_error(
-                at,
-                "named windows (OVER w) are not supported yet",
-            ))
+        Some(ast::WindowType::NamedWindow(w)) => {
+            return Err(sql_error(at, format!("Window '{}' not found", w.value)))
         }
+        None => return Err(sql_error(at, "an OVER aggregation without a window")),
     };
+
     for (_, at, f) in &calls {
         let same = matches!(&f.over, Some(ast::WindowType::WindowSpec(s)) if *s == spec);
         if !same {

@@ -107,6 +107,15 @@ pub(super) fn plan(p: &Planner<'_>, values: &ast::Values, at: Location) -> Resul
             })?;
             nullable |= row[c].nullable();
         }
+        if ty == crate::sql::types::SqlType::Null {
+            return Err(sql_error(
+                loc(&values.rows[0][c]),
+                format!(
+                    "VALUES column {} has only NULLs: give it a type with CAST(NULL AS type)",
+                    c + 1
+                ),
+            ));
+        }
         let mut col = Column::new(format!("EXPR${c}"), ty);
         col.nullable = nullable;
         columns.push(col);
