@@ -218,3 +218,49 @@ pub(crate) fn schema_from_ipc(bytes: &[u8]) -> Result<SchemaRef> {
     let r = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
     Ok(r.schema())
 }
+
+/// The data columns and row kinds of a batch from the `side` input of a join (`what`, for
+/// errors): a batch of an input declared `updating` ends with a non-null Int8 `op_column`
+/// of row kinds 0..=3, which is split off; one of an insert-only input has none.
+///
+/// # Errors
+/// [`Error::Schema`] when the column's presence does not match the declaration, or it is
+/// not a non-null Int8 of known row kinds.
+pub(crate) fn split_row_kinds(
+    what: &str,
+    side: usize,
+    updating: bool,
+    op_column: &str,
+    batch: RecordBatch,
+) -> Result<(RecordBatch, Option<arrow::array::Int8Array>)> {
+    let n = batch.num_columns();
+    let has_op = n > 0 && batch.schema_ref().field(n - 1).name() == op_column;
+    let name = SIDE_TABLES[side];
+    match (updating, has_op) {
+        (false, false) => Ok((batch, None)),
+        (true, true) => {
+            let ops = batch
+                .column(n - 1)
+                .as_primitive_opt::<arrow::datatypes::Int8Type>()
+                .filter(|o| o.null_count() == 0)
+                .ok_or_else(|| {
+                    Error::Schema(format!(
+                        "{what}: the {name} input's {op_column} column is not a non-null Int8"
+                    ))
+                })?
+                .clone();
+            if let Some(bad) = ops.values().iter().find(|&&o| !(0..=3).contains(&o)) {
+                return Err(Error::Schema(format!(
+                    "{what}: row kind {bad} in the {name} input's {op_column} column"
+                )));
+            }
+            Ok((batch.project(&(0..n - 1).collect::<Vec<_>>())?, Some(ops)))
+        }
+        (declared, _) => Err(Error::Schema(format!(
+            "{what}: the {name} input is {}declared updating but its batches {} a {op_column} \
+             column",
+            if declared { "" } else { "not " },
+            if declared { "lack" } else { "have" }
+        ))),
+    }
+}

@@ -194,8 +194,8 @@ impl Rank {
     pub(super) fn batch_updating(&mut self, batch: &RecordBatch, out: &mut Output) -> Result<()> {
         self.check_input(batch)?;
         let n = batch.num_rows();
-        let pcols = Self::columns(batch, &self.partition);
-        let scols = self.sort_columns(batch);
+        let pcols = super::columns(batch, &self.partition);
+        let scols = super::sort_columns(&self.order, batch);
         let (ranking, emit_rank, base) = (self.ranking, self.emit_rank, self.next_seq);
         let mut ids = std::mem::take(&mut self.ids);
         let b = self.bound_mut()?;
@@ -274,7 +274,7 @@ impl Rank {
     ) -> Result<()> {
         self.check_input(batch)?;
         let n = batch.num_rows();
-        let scols = self.sort_columns(batch);
+        let scols = super::sort_columns(&self.order, batch);
         let (ranking, base) = (self.ranking, self.next_seq);
         let partition = self.partition.clone();
         let mut ids = std::mem::take(&mut self.ids);
@@ -297,7 +297,7 @@ impl Rank {
                 btree_map::Entry::Vacant(e) => e.insert(Partitions::new(&b.partition_types)?),
             };
             let pcols = if members.len() == n {
-                Self::columns(batch, &partition)
+                super::columns(batch, &partition)
             } else {
                 let idx = UInt32Array::from(members.clone());
                 partition

@@ -319,17 +319,6 @@ impl Rank {
             .as_mut()
             .ok_or_else(|| Error::Internal("rank: input schema not bound".into()))
     }
-
-    fn columns(batch: &RecordBatch, idx: &[usize]) -> Vec<ArrayRef> {
-        idx.iter().map(|&i| batch.column(i).clone()).collect()
-    }
-
-    fn sort_columns(&self, batch: &RecordBatch) -> Vec<ArrayRef> {
-        self.order
-            .iter()
-            .map(|k| batch.column(k.column).clone())
-            .collect()
-    }
 }
 
 /// The `arrow::row` fields that encode `order` over `input` (byte order = rank order).
@@ -475,4 +464,17 @@ impl Operator for Rank {
         }
         Ok(())
     }
+}
+
+/// The columns `idx` of `batch` (shared, not copied).
+pub(super) fn columns(batch: &RecordBatch, idx: &[usize]) -> Vec<ArrayRef> {
+    idx.iter().map(|&i| batch.column(i).clone()).collect()
+}
+
+/// The sort-key columns of `batch`, in `order`.
+pub(super) fn sort_columns(order: &[SortKey], batch: &RecordBatch) -> Vec<ArrayRef> {
+    order
+        .iter()
+        .map(|k| batch.column(k.column).clone())
+        .collect()
 }

@@ -245,25 +245,14 @@ impl RetractableRank {
             .ok_or_else(|| Error::Internal(format!("{NAME}: input schema not bound")))
     }
 
-    fn columns(batch: &RecordBatch, idx: &[usize]) -> Vec<ArrayRef> {
-        idx.iter().map(|&i| batch.column(i).clone()).collect()
-    }
-
-    fn sort_columns(&self, batch: &RecordBatch) -> Vec<ArrayRef> {
-        self.order
-            .iter()
-            .map(|k| batch.column(k.column).clone())
-            .collect()
-    }
-
     /// Apply one changelog batch and emit the changes of the touched partitions.
     fn apply(&mut self, batch: &RecordBatch, out: &mut Output) -> Result<()> {
         if let Some(b) = &self.bound {
             check_schema(&b.input, batch)?;
         }
         let n = batch.num_rows();
-        let pcols = Self::columns(batch, &self.partition);
-        let scols = self.sort_columns(batch);
+        let pcols = super::columns(batch, &self.partition);
+        let scols = super::sort_columns(&self.order, batch);
         let (limit, emit_rank, base) = (self.limit, self.emit_rank, self.next_seq);
         let mut ids = std::mem::take(&mut self.ids);
         let b = self.bound_or_bind(|| batch.schema())?;
@@ -326,8 +315,8 @@ impl RetractableRank {
         if let Some(b) = &self.bound {
             check_schema(&b.data, data)?;
         }
-        let pcols = Self::columns(data, &self.partition);
-        let scols = self.sort_columns(data);
+        let pcols = super::columns(data, &self.partition);
+        let scols = super::sort_columns(&self.order, data);
         let limit = self.limit;
         let mut ids = std::mem::take(&mut self.ids);
         let b = self.bound_or_bind(|| {

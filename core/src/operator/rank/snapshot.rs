@@ -83,8 +83,8 @@ impl Rank {
             return Ok(());
         }
         self.check_input(&data)?;
-        let pcols = Self::columns(&data, &self.partition);
-        let scols = self.sort_columns(&data);
+        let pcols = super::columns(&data, &self.partition);
+        let scols = super::sort_columns(&self.order, &data);
         let (ranking, mode) = (self.ranking, self.mode);
         let mut ids = std::mem::take(&mut self.ids);
         let b = self.bound_mut()?;

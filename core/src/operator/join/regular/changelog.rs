@@ -38,13 +38,13 @@ use std::hash::BuildHasher;
 use arrow::array::{Array, AsArray, Int8Array, RecordBatch, UInt32Array};
 use arrow::buffer::BooleanBuffer;
 use arrow::compute::take_record_batch;
-use arrow::datatypes::{Int8Type, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 
 use super::store::{RowLoc, Store, Whole, DEAD};
 use super::{Changes, RegularJoin, DELETE, INSERT, OP_COLUMN, PAD, UPDATE_BEFORE};
 use crate::error::{Error, Result};
-use crate::operator::join::state::SIDE_TABLES;
+use crate::operator::join::state::split_row_kinds;
 use crate::operator::join::{take_rows, KeyIndex, PairPredicate, Prepared};
 use crate::operator::Output;
 
@@ -242,37 +242,7 @@ impl RegularJoin {
         side: usize,
         batch: RecordBatch,
     ) -> Result<(RecordBatch, Option<Int8Array>)> {
-        let n = batch.num_columns();
-        let has_op = n > 0 && batch.schema_ref().field(n - 1).name() == OP_COLUMN;
-        let name = SIDE_TABLES[side];
-        match (self.updating[side], has_op) {
-            (false, false) => Ok((batch, None)),
-            (true, true) => {
-                let ops = batch
-                    .column(n - 1)
-                    .as_primitive_opt::<Int8Type>()
-                    .filter(|o| o.null_count() == 0)
-                    .ok_or_else(|| {
-                        Error::Schema(format!(
-                            "regular join: the {name} input's {OP_COLUMN} column is not a \
-                             non-null Int8"
-                        ))
-                    })?
-                    .clone();
-                if let Some(bad) = ops.values().iter().find(|&&o| !(0..=3).contains(&o)) {
-                    return Err(Error::Schema(format!(
-                        "regular join: row kind {bad} in the {name} input's {OP_COLUMN} column"
-                    )));
-                }
-                Ok((batch.project(&(0..n - 1).collect::<Vec<_>>())?, Some(ops)))
-            }
-            (declared, _) => Err(Error::Schema(format!(
-                "regular join: the {name} input is {}declared updating but its batches {} a \
-                 {OP_COLUMN} column",
-                if declared { "" } else { "not " },
-                if declared { "lack" } else { "have" }
-            ))),
-        }
+        split_row_kinds("regular join", side, self.updating[side], OP_COLUMN, batch)
     }
 
     /// The whole-row encodings of `data`'s rows when `side` is updating (a retraction is

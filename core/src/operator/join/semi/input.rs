@@ -6,15 +6,15 @@
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int8Array, RecordBatch};
+use arrow::array::{Array, ArrayRef, Int8Array, RecordBatch};
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use arrow::datatypes::{DataType, Field, Int8Type, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
 
 use super::{holds, SemiAntiJoin, INSERT, OP_COLUMN};
 use crate::batch::column_index;
 use crate::error::{Error, Result};
-use crate::operator::join::state::SIDE_TABLES;
+use crate::operator::join::state::{split_row_kinds, SIDE_TABLES};
 
 /// An input's columns, resolved on its first batch (or its restored rows).
 pub(super) struct Bound {
@@ -116,39 +116,7 @@ impl SemiAntiJoin {
         side: usize,
         batch: RecordBatch,
     ) -> Result<(RecordBatch, Option<Int8Array>)> {
-        let schema = batch.schema();
-        let n = batch.num_columns();
-        let has_op = n > 0 && schema.field(n - 1).name() == OP_COLUMN;
-        match (self.updating[side], has_op) {
-            (false, false) => Ok((batch, None)),
-            (true, true) => {
-                let ops = batch
-                    .column(n - 1)
-                    .as_primitive_opt::<Int8Type>()
-                    .filter(|o| o.null_count() == 0)
-                    .ok_or_else(|| {
-                        Error::Schema(format!(
-                            "semi join: the {} input's {OP_COLUMN} column is not a non-null Int8",
-                            SIDE_TABLES[side]
-                        ))
-                    })?
-                    .clone();
-                if let Some(bad) = ops.values().iter().find(|&&o| !(0..=3).contains(&o)) {
-                    return Err(Error::Schema(format!(
-                        "semi join: row kind {bad} in the {} input's {OP_COLUMN} column",
-                        SIDE_TABLES[side]
-                    )));
-                }
-                Ok((batch.project(&(0..n - 1).collect::<Vec<_>>())?, Some(ops)))
-            }
-            (declared, _) => Err(Error::Schema(format!(
-                "semi join: the {} input is {}declared updating but its batches {} a {OP_COLUMN} \
-                 column",
-                SIDE_TABLES[side],
-                if declared { "" } else { "not " },
-                if declared { "lack" } else { "have" }
-            ))),
-        }
+        split_row_kinds("semi join", side, self.updating[side], OP_COLUMN, batch)
     }
 
     /// Split, bind on first use, and encode keys (and whole rows of an updating input).
