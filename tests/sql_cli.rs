@@ -317,6 +317,17 @@ fn an_unbounded_query_prints_as_it_updates_until_ctrl_c() {
         seen.push_str(&text(&buf[..n]));
     }
     let pid = child.id().to_string();
+    // The binary re-executed itself (same pid) with mimalloc's purge delay set.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(
+            environ
+                .split(|&b| b == 0)
+                .any(|kv| kv == b"MIMALLOC_PURGE_DELAY=-1"),
+            "{}",
+            text(&environ)
+        );
+    }
     assert!(Command::new("kill")
         .args(["-INT", &pid])
         .status()
