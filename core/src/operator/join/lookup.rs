@@ -138,9 +138,10 @@ impl LookupJoin {
         let encoded = converter.convert_columns(&keys)?;
         let mut hashes = Vec::new();
         millstream_kernels::hash::hash_columns(&keys, &mut hashes)?;
+        let valid = valid_keys(&keys);
         let mut index: KeyIndex<Vec<u32>> = KeyIndex::new();
         for (i, &h) in hashes.iter().enumerate() {
-            if keys.iter().any(|k| k.is_null(i)) {
+            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
                 continue;
             }
             index
@@ -185,15 +186,11 @@ impl LookupJoin {
             .collect();
         let encoded = t.converter.convert_columns(&keys)?;
         millstream_kernels::hash::hash_columns(&keys, &mut self.hashes)?;
-        let nulls: Vec<Option<arrow::buffer::NullBuffer>> =
-            keys.iter().map(|k| k.logical_nulls()).collect();
+        let valid = valid_keys(&keys);
         let mut stream_rows: Vec<u32> = Vec::with_capacity(batch.num_rows());
         let mut table_rows: Vec<Option<u32>> = Vec::with_capacity(batch.num_rows());
         for (i, &h) in self.hashes.iter().enumerate() {
-            let has_null = nulls
-                .iter()
-                .any(|n| n.as_ref().is_some_and(|n| n.is_null(i)));
-            let matches = if has_null {
+            let matches = if valid.as_ref().is_some_and(|v| v.is_null(i)) {
                 None
             } else {
                 t.index.get(h, encoded.row(i).as_ref())
@@ -226,6 +223,13 @@ impl LookupJoin {
         }
         Ok(Some(RecordBatch::try_new(t.output.clone(), columns)?))
     }
+}
+
+/// The rows whose key columns are all non-null (`None`: every row), one mask per batch.
+fn valid_keys(keys: &[ArrayRef]) -> Option<arrow::buffer::NullBuffer> {
+    keys.iter().fold(None, |acc, k| {
+        arrow::buffer::NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())
+    })
 }
 
 impl Operator for LookupJoin {

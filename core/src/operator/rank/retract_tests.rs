@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::snapshot_tests::route;
-use super::tests::batch_lines;
+use super::tests::{batch_lines, pvi};
 use super::*;
 use crate::checkpoint::testing::{ipc_round_trip, restore_equivalence, run_steps, Step};
 use crate::operator::process::tests::recovery::merge;
@@ -31,31 +31,10 @@ type Table = BTreeMap<(i64, Option<i64>, String, Option<i64>), usize>;
 
 /// A changelog batch `p: Int64, v: Int64 (nullable), id: Utf8, $op: Int8`.
 fn changes(rows: &[Change]) -> RecordBatch {
-    RecordBatch::try_from_iter_with_nullable([
-        (
-            "p",
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))) as ArrayRef,
-            false,
-        ),
-        (
-            "v",
-            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.2))) as ArrayRef,
-            true,
-        ),
-        (
-            "id",
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.3.as_str()),
-            )) as ArrayRef,
-            false,
-        ),
-        (
-            OP_COLUMN,
-            Arc::new(Int8Array::from_iter_values(rows.iter().map(|r| r.0))) as ArrayRef,
-            false,
-        ),
-    ])
-    .unwrap()
+    let data: Vec<(i64, Option<i64>, &str)> =
+        rows.iter().map(|r| (r.1, r.2, r.3.as_str())).collect();
+    let ops = Arc::new(Int8Array::from_iter_values(rows.iter().map(|r| r.0))) as ArrayRef;
+    crate::api::append_column(&pvi(&data), OP_COLUMN, ops).unwrap()
 }
 
 /// `changes` from text rows "op p v id" (`v` may be `_` for NULL).
