@@ -408,4 +408,52 @@ fn sub_plans_are_reused_and_q7_is_an_interval_join() {
     assert!(q7.contains("rightTime=[date_time]"), "{q7}");
     let physical = q7.split("Physical").nth(1).unwrap();
     assert_eq!(physical.matches("csv(").count(), 1, "{q7}");
+    // Both uses of the bids drop, before their exchange, the bids below a running maximum:
+    // those into the window maximum and those into the join with it.
+    let (logical, physical) = q7.split_once("Physical").unwrap();
+    assert_eq!(logical.matches("ExtremeFilter(").count(), 2, "{q7}");
+    assert!(
+        logical.contains("starting in [date_time - 10000, date_time - 0]"),
+        "a bid meets the windows ending within 10 s after it: {q7}"
+    );
+    assert_eq!(physical.matches("ExtremeFilter").count(), 4, "{q7}");
+}
+
+#[test]
+fn extreme_filters_are_planned_only_where_they_are_exact() {
+    let out = tempfile::tempdir().unwrap();
+    let script = script("q7", out.path());
+    let (ddl, _) = script.split_at(script.find("INSERT INTO").unwrap());
+    let mut env = env(2);
+    env.execute_sql(ddl).unwrap();
+    let filters = |env: &mut TableEnvironment, sub: &str, on: &str| {
+        let sql = format!(
+            "SELECT B.auction FROM bid B JOIN ({sub}) M ON {on} \
+             WHERE B.date_time BETWEEN M.we - INTERVAL '10' SECOND AND M.we"
+        );
+        let plan = env.explain_sql(&sql).unwrap();
+        let logical = plan.split("Physical").next().unwrap().to_string();
+        (
+            logical.matches("of its window").count(),
+            logical.matches("starting in").count(),
+        )
+    };
+    let tumble = "FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND))";
+    let group = "GROUP BY window_start, window_end";
+    let max = format!("SELECT MAX(price) AS m, window_end AS we {tumble} {group}");
+    assert_eq!(filters(&mut env, &max, "B.price = M.m"), (1, 1));
+    // Another aggregate beside MAX: every row counts, but the maxima are still exact.
+    let counted =
+        format!("SELECT MAX(price) AS m, COUNT(*) AS n, window_end AS we {tumble} {group}");
+    assert_eq!(filters(&mut env, &counted, "B.price = M.m"), (0, 1));
+    // Maxima of some rows only: a bid below one may still equal the maximum of the rest.
+    let filtered =
+        format!("SELECT MAX(price) AS m, window_end AS we {tumble} WHERE auction > 5 {group}");
+    assert_eq!(filters(&mut env, &filtered, "B.price = M.m"), (1, 0));
+    // A key computed from the price, or another column than the maximum's.
+    assert_eq!(filters(&mut env, &max, "B.price + 1 = M.m"), (1, 0));
+    assert_eq!(filters(&mut env, &max, "B.bidder = M.m"), (1, 0));
+    // Keyed windows: the maximum is per key.
+    let keyed = format!("SELECT MAX(price) AS m, window_end AS we {tumble} GROUP BY auction, window_start, window_end");
+    assert_eq!(filters(&mut env, &keyed, "B.price = M.m"), (0, 0));
 }

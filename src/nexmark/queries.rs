@@ -4,19 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, BooleanArray, Decimal128Array, Int64Array};
+use arrow::array::{ArrayRef, Decimal128Array, Int64Array};
 use arrow::compute::{filter_record_batch, max as max_kernel};
 use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
 use millstream_connectors::NexmarkTable;
 use millstream_core::api::{DataStream, StreamExecutionEnvironment};
-use millstream_core::checkpoint::OperatorState;
 use millstream_core::expr::{col, lit};
+use millstream_core::operator::factory;
+use millstream_core::operator::prefilter::ExtremeFilter;
 use millstream_core::operator::window::AggSpec;
-use millstream_core::operator::{factory, OpContext, Operator, Output};
 use millstream_core::window::WindowAssigner;
 use millstream_core::{Error, Result};
-use millstream_kernels::window::as_i64_values;
 
 use super::NexmarkInput;
 
@@ -140,11 +139,11 @@ fn q5(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Result<DataStre
 /// `BETWEEN`). The maximum of each window carries `window_time = end - 1`, so the bid time
 /// range is `[window_time - 9999 ms, window_time + 1 ms]`: an interval join on price.
 ///
-/// Plan: a local pre-filter (per subtask, before any exchange) drops every bid whose price is
-/// below the highest price its subtask has already seen in the bid's own window: such a bid
-/// can equal neither its window's maximum nor, unless it lies exactly on a window boundary
-/// (kept), the previous window's. The maximum and the join then see a few rows per window
-/// instead of every bid; the result is the same.
+/// Plan: a local pre-filter ([`ExtremeFilter`], per subtask, before any exchange) drops every
+/// bid whose price is below the highest price its subtask has already seen in each window the
+/// bid can meet (its own and, on a window start, the previous one): such a bid can be no
+/// window's maximum. The maximum and the join then see a few rows per window instead of
+/// every bid; the result is the same. The SQL planner inserts the same filter for q7's text.
 fn q7(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Result<DataStream> {
     let bids = input
         .stream(
@@ -154,7 +153,11 @@ fn q7(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Result<DataStre
         )?
         .transform(
             "q7: running-max prefilter",
-            factory(|_| Ok(RunningMaxFilter::new(TEN_SECONDS_MS))),
+            // A bid at t meets the maxima of the windows starting in [t - 10 s, t].
+            factory(|_| {
+                ExtremeFilter::max("price", "date_time", TEN_SECONDS_MS)?
+                    .with_reach(0, TEN_SECONDS_MS)
+            }),
         );
     let max = bids
         .window_all(WindowAssigner::tumble(TEN_SECONDS))
@@ -215,115 +218,6 @@ fn tumble_count(env: &StreamExecutionEnvironment, input: &NexmarkInput) -> Resul
 
 const TEN_SECONDS_MS: i64 = 10_000;
 
-/// Keeps the bids that may still be the highest of their tumbling window (see [`q7`]).
-///
-/// **Checkpoint**: a non-keyed table [`RunningMaxFilter::STATE_TABLE`] with one row per
-/// window it tracks, `(window_start, max_price)` (both `Int64`), in its list order; restored
-/// as is, the filter drops exactly the rows an uninterrupted run drops. After a rescale the
-/// old subtasks' maxima are ignored and the filter starts empty: each new subtask sees other
-/// bids than any old one did, and an empty filter drops nothing it should keep (it only lets
-/// a few more rows through until its maxima build up again).
-struct RunningMaxFilter {
-    size: i64,
-    /// (window start, highest price seen) of the windows this subtask has seen recently.
-    maxes: Vec<(i64, i64)>,
-    keep: Vec<bool>,
-}
-
-impl RunningMaxFilter {
-    /// Name of the state table.
-    const STATE_TABLE: &'static str = "window_max";
-
-    fn new(size: i64) -> Self {
-        RunningMaxFilter {
-            size,
-            maxes: Vec::new(),
-            keep: Vec::new(),
-        }
-    }
-}
-
-impl Operator for RunningMaxFilter {
-    fn on_batch(
-        &mut self,
-        _: usize,
-        batch: RecordBatch,
-        _: &mut OpContext,
-        out: &mut Output,
-    ) -> Result<()> {
-        let price = int64(&batch, "price")?.values();
-        let ts = as_i64_values(batch.column(batch.schema().index_of("date_time")?))?;
-        self.keep.clear();
-        let mut slot = usize::MAX;
-        for (&p, &t) in price.iter().zip(ts) {
-            let start = t - t.rem_euclid(self.size);
-            if slot >= self.maxes.len() || self.maxes[slot].0 != start {
-                slot = match self.maxes.iter().position(|(s, _)| *s == start) {
-                    Some(i) => i,
-                    None => {
-                        self.maxes.push((start, i64::MIN));
-                        self.maxes.len() - 1
-                    }
-                };
-            }
-            let entry = &mut self.maxes[slot];
-            let keep = p >= entry.1 || t == start;
-            entry.1 = entry.1.max(p);
-            self.keep.push(keep);
-        }
-        // Windows far behind the newest one cannot receive rows any more (bounded disorder);
-        // keep the list short.
-        if self.maxes.len() > 8 {
-            self.maxes.sort_unstable();
-            let excess = self.maxes.len() - 8;
-            self.maxes.drain(..excess);
-        }
-        let mask = BooleanArray::from(std::mem::take(&mut self.keep));
-        out.emit(filter_record_batch(&batch, &mask)?);
-        Ok(())
-    }
-
-    fn snapshot(&mut self, _checkpoint_id: u64, _ctx: &mut OpContext) -> Result<OperatorState> {
-        let starts = Int64Array::from_iter_values(self.maxes.iter().map(|m| m.0));
-        let maxes = Int64Array::from_iter_values(self.maxes.iter().map(|m| m.1));
-        let batch = RecordBatch::try_from_iter([
-            ("window_start", Arc::new(starts) as ArrayRef),
-            ("max_price", Arc::new(maxes) as ArrayRef),
-        ])?;
-        let mut state = OperatorState::new();
-        state.push_operator(Self::STATE_TABLE, batch);
-        Ok(state)
-    }
-
-    fn restore(&mut self, state: OperatorState, _ctx: &mut OpContext) -> Result<()> {
-        let what = "q7 running-max prefilter: restore";
-        if let Some(t) = state
-            .tables
-            .iter()
-            .find(|t| t.name != Self::STATE_TABLE && t.num_rows() > 0)
-        {
-            return Err(Error::Schema(format!(
-                "{what}: unknown state table '{}'",
-                t.name
-            )));
-        }
-        self.maxes.clear();
-        if state.rescaled {
-            return Ok(());
-        }
-        let Some(t) = state.table(Self::STATE_TABLE) else {
-            return Ok(());
-        };
-        for b in &t.batches {
-            let starts = int64(b, "window_start")?.values();
-            let maxes = int64(b, "max_price")?.values();
-            self.maxes
-                .extend(starts.iter().copied().zip(maxes.iter().copied()));
-        }
-        Ok(())
-    }
-}
-
 fn int64<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
     b.column(b.schema().index_of(name)?)
         .as_any()
@@ -346,139 +240,4 @@ fn replace_column(b: &RecordBatch, idx: usize, column: ArrayRef) -> Result<Recor
     let mut cols = b.columns().to_vec();
     cols[idx] = column;
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::TimestampMillisecondArray;
-    use millstream_core::checkpoint::testing::{
-        ipc_round_trip, restore_equivalence, run_steps, Step,
-    };
-    use millstream_core::operator::OutItem;
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
-
-    /// Random bids over many 10 s windows, with disorder and some bids exactly on window
-    /// starts, in random batches. `auction` is a unique row id.
-    fn bids(seed: u64) -> Vec<Step> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut steps = Vec::new();
-        let (mut clock, mut id) = (0i64, 0i64);
-        for _ in 0..60 {
-            let n = rng.random_range(1..20);
-            let mut rows = Vec::new();
-            for _ in 0..n {
-                id += 1;
-                clock += rng.random_range(0..400);
-                let t = if rng.random_bool(0.05) {
-                    clock - clock.rem_euclid(TEN_SECONDS_MS)
-                } else {
-                    clock - rng.random_range(0..3_000)
-                };
-                rows.push((id, rng.random_range(1..1_000), t));
-            }
-            let col = |f: fn(&(i64, i64, i64)) -> i64| -> Vec<i64> { rows.iter().map(f).collect() };
-            let b = RecordBatch::try_from_iter([
-                (
-                    "auction",
-                    Arc::new(Int64Array::from(col(|r| r.0))) as ArrayRef,
-                ),
-                (
-                    "price",
-                    Arc::new(Int64Array::from(col(|r| r.1))) as ArrayRef,
-                ),
-                (
-                    "bidder",
-                    Arc::new(Int64Array::from(col(|r| r.0 % 7))) as ArrayRef,
-                ),
-                (
-                    "date_time",
-                    Arc::new(TimestampMillisecondArray::from(col(|r| r.2))) as ArrayRef,
-                ),
-            ])
-            .unwrap();
-            steps.push(Step::Batch(0, b));
-        }
-        steps.push(Step::End);
-        steps
-    }
-
-    /// The `auction` ids of every emitted row.
-    fn ids(items: &[OutItem]) -> Vec<i64> {
-        items
-            .iter()
-            .filter_map(|i| match i {
-                OutItem::Batch(_, b) => Some(int64(b, "auction").unwrap().values().to_vec()),
-                _ => None,
-            })
-            .flatten()
-            .collect()
-    }
-
-    fn make() -> Result<Box<dyn Operator>> {
-        Ok(Box::new(RunningMaxFilter::new(TEN_SECONDS_MS)))
-    }
-
-    #[test]
-    fn q7_prefilter_restored_mid_stream_keeps_the_same_rows() {
-        let mut dropped = 0;
-        for seed in 0..4 {
-            let steps = bids(seed);
-            for cut in 0..=steps.len() {
-                let (whole, cut_run) = restore_equivalence(&make, &steps, cut, 1, 128)
-                    .unwrap_or_else(|e| panic!("seed {seed} cut {cut}: {e}"));
-                assert_eq!(ids(&whole), ids(&cut_run), "seed {seed} cut {cut}");
-            }
-            let total: usize = steps
-                .iter()
-                .map(|s| match s {
-                    Step::Batch(_, b) => b.num_rows(),
-                    _ => 0,
-                })
-                .sum();
-            let (whole, _) = restore_equivalence(&make, &steps, 0, 1, 128).unwrap();
-            dropped += total - ids(&whole).len();
-        }
-        assert!(dropped > 1000, "the filter drops rows: {dropped}");
-    }
-
-    #[test]
-    fn q7_prefilter_after_a_rescale_drops_nothing_it_would_keep() {
-        let mut extra = 0;
-        for seed in 10..13 {
-            let steps = bids(seed);
-            for cut in 1..steps.len() {
-                let run_restored = |rescaled: bool| {
-                    let mut op = make().unwrap();
-                    let mut ctx = OpContext::new(0, 1, 128);
-                    run_steps(op.as_mut(), &mut ctx, &steps[..cut]).unwrap();
-                    let mut state = ipc_round_trip(op.snapshot(1, &mut ctx).unwrap()).unwrap();
-                    assert!(!state.is_empty(), "the filter tracks windows");
-                    state.rescaled = rescaled;
-                    let mut op = make().unwrap();
-                    let mut ctx = OpContext::new(0, 2, 128);
-                    op.restore(state, &mut ctx).unwrap();
-                    ids(&run_steps(op.as_mut(), &mut ctx, &steps[cut..]).unwrap())
-                };
-                let exact = run_restored(false);
-                let rescaled = run_restored(true);
-                assert!(
-                    exact.iter().all(|id| rescaled.contains(id)),
-                    "seed {seed} cut {cut}: a rescaled restore keeps every row the exact one keeps"
-                );
-                extra += rescaled.len() - exact.len();
-            }
-        }
-        assert!(extra > 0, "a rescaled restore lets some more rows through");
-    }
-
-    #[test]
-    fn q7_prefilter_rejects_foreign_state() {
-        let mut op = make().unwrap();
-        let mut ctx = OpContext::new(0, 1, 128);
-        let mut state = OperatorState::new();
-        state.push_bytes("offsets", &[vec![1]]);
-        assert!(op.restore(state, &mut ctx).is_err());
-    }
 }

@@ -19,6 +19,7 @@ pub mod join;
 pub mod keyed_reduce;
 pub mod map;
 pub mod over;
+pub mod prefilter;
 pub mod process;
 pub mod rank;
 pub mod sink;

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use sqlparser::ast::{self, Expr, Ident, SelectItem};
 
+use super::extreme;
 use super::rel::{calc, Rel, Windowed};
 use super::window::{apply_filters, call_args, describe, materialize, WINDOW_COLUMNS};
 use super::{identity, loc, PlanNode, Planner};
@@ -215,11 +216,21 @@ pub(crate) fn plan(
     let key = pre.stream.reuse_key(&format!(
         "window_aggregate {keys:?} {assigner:?} {processing_time} {agg_specs:?}"
     ));
+    // A global MAX or MIN first drops, per subtask, the rows below their window's running
+    // extreme.
+    let prefilter =
+        extreme::aggregate_filter(&pre, keys.len(), &assigner, processing_time, &agg_specs);
+    let origin =
+        extreme::aggregate_origin(&pre, keys.len(), &assigner, processing_time, &agg_specs);
     let stream = pre.stream.env.clone().reuse(key, || {
+        let input = match &prefilter {
+            Some((f, _)) => pre.stream.transform("ExtremeFilter", f.clone()),
+            None => pre.stream.clone(),
+        };
         let mut windowed = if keys.is_empty() {
-            pre.stream.window_all(assigner)
+            input.window_all(assigner)
         } else {
-            pre.stream.key_by(keys.clone()).window(assigner)
+            input.key_by(keys.clone()).window(assigner)
         };
         if processing_time {
             windowed = windowed.processing_time();
@@ -287,7 +298,14 @@ pub(crate) fn plan(
         window: None,
         windowed: Some(windowed_info),
         updating: false,
-        plan: PlanNode::new(plan_text, vec![pre.plan]),
+        plan: PlanNode::new(
+            plan_text,
+            vec![match prefilter {
+                Some((_, text)) => PlanNode::new(text, vec![pre.plan]),
+                None => pre.plan,
+            }],
+        ),
+        origin,
     }
     .sync_time();
 

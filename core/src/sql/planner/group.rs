@@ -106,6 +106,7 @@ pub(super) fn plan(
         windowed: None,
         updating: true,
         plan: PlanNode::new(text, vec![pre.plan]),
+        origin: None,
     }
     .sync_time();
     finish(planner, agg_rel, select, &aggs, &agg_cols, &key_exprs)

@@ -30,11 +30,13 @@ use sqlparser::ast::{self, BinaryOperator, Expr};
 use sqlparser::tokenizer::Location;
 
 use super::aggregate::{end_minus_one as window_time_column, granularity};
+use super::extreme::{self, JoinSide};
 use super::identity;
 use super::rel::{calc, calc_always, PlanNode, Rel, Windowed};
 use super::subquery::by_row;
 use super::window::{describe, materialize};
 use crate::error::Result;
+use crate::operator::factory;
 use crate::operator::join::{JoinType, PairPredicate, RegularJoinSpec};
 use crate::sql::dialect::sql_error;
 use crate::sql::expr::{common_type, compile, Scope, TypedExpr};
@@ -196,6 +198,7 @@ fn outer_join(
         windowed: None,
         updating: true,
         plan: PlanNode::new(text, vec![lplan, rplan]),
+        origin: None,
     };
     let mut keep: Vec<TypedExpr> = Vec::new();
     let mut cols: Vec<Column> = Vec::new();
@@ -474,7 +477,7 @@ pub(crate) fn join_on(
         }
         calc(rel, None, exprs, cols)
     };
-    let (lplan, rplan) = (left.plan.clone(), right.plan.clone());
+    let (mut lplan, mut rplan) = (left.plan.clone(), right.plan.clone());
     let l2 = prep(left.clone(), ls, window.is_some());
     let r2 = prep(right.clone(), rs, window.is_some());
     let (lnames, rnames) = (l2.field_names(), r2.field_names());
@@ -507,6 +510,20 @@ pub(crate) fn join_on(
             let (mut ls, mut rs) = (l2.stream.clone(), r2.stream.clone());
             ls.time_column = Some(lnames[b.left].clone());
             rs.time_column = Some(rnames[b.right - nl].clone());
+            // Rows joined with the maximum (minimum) of a window of their own scan: those
+            // below the running maximum of every window they can meet are dropped first.
+            if let ([lkey], [rkey]) = (lk.as_slice(), rk.as_slice()) {
+                let side = |rel, key, time| JoinSide { rel, key, time };
+                let (l, r) = (side(&l2, *lkey, b.left), side(&r2, *rkey, b.right - nl));
+                let (rl, rr) = (side(&r2, *rkey, b.right - nl), side(&l2, *lkey, b.left));
+                if let Some((f, text)) = extreme::join_filter(l, r, (b.lower, b.upper)) {
+                    rs = rs.transform("ExtremeFilter", factory(move |_| Ok(f.clone())));
+                    rplan = PlanNode::new(text, vec![rplan]);
+                } else if let Some((f, text)) = extreme::join_filter(rl, rr, (-b.upper, -b.lower)) {
+                    ls = ls.transform("ExtremeFilter", factory(move |_| Ok(f.clone())));
+                    lplan = PlanNode::new(text, vec![lplan]);
+                }
+            }
             (
                 ls.key_by(lkeys.clone())
                     .interval_join(&rs.key_by(rkeys.clone()), b.lower, b.upper),
@@ -556,6 +573,7 @@ pub(crate) fn join_on(
         windowed: None,
         updating: !insert_only,
         plan: PlanNode::new(text, vec![lplan, rplan]),
+        origin: None,
     };
     // Residual filter, then back to left ++ right columns.
     let l2n = l2.columns.len();

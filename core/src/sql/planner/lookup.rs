@@ -210,6 +210,7 @@ pub(super) fn plan(
         windowed: None,
         updating: false,
         plan: PlanNode::new(text, vec![pre.plan]),
+        origin: None,
     }
     .sync_time();
     // Drop the key columns; filter by what is left of an inner join's condition.

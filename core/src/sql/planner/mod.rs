@@ -13,6 +13,7 @@
 //! ```
 
 mod aggregate;
+mod extreme;
 mod group;
 mod interval;
 mod join;
@@ -40,6 +41,7 @@ use crate::sql::dialect::sql_error;
 use crate::sql::expr::{common_type, compile, is_aggregate_function, Scope, TypedExpr};
 use crate::sql::types::Column;
 use crate::time::WatermarkStrategy;
+use extreme::Origin;
 
 pub use rel::{calc, field_names, schema_of, PlanNode, Rel};
 pub(crate) use window::materialize;
@@ -196,6 +198,7 @@ impl<'a> Planner<'a> {
             windowed: None,
             updating,
             plan,
+            origin: None,
         }
         .sync_time())
     }
@@ -592,6 +595,7 @@ impl<'a> Planner<'a> {
         let stream = env.try_reuse(key, || {
             Ok::<_, Error>(env.from_source(connector.source(def, &names)?, strategy))
         })?;
+        let origin = Origin::scan(&stream, columns.len());
         let mut rel = Rel {
             stream,
             columns,
@@ -599,6 +603,7 @@ impl<'a> Planner<'a> {
             windowed: None,
             updating: false,
             plan: PlanNode::leaf(text),
+            origin: Some(origin),
         }
         .sync_time();
         if !computed.is_empty() {

@@ -347,6 +347,7 @@ pub(super) fn plan(planner: &mut Planner<'_>, rel: Rel, select: &ast::Select) ->
         windowed: None,
         updating: false,
         plan: PlanNode::new(text, vec![pre.plan]),
+        origin: None,
     }
     .sync_time();
     debug_assert!(over_rel.columns.len() >= n);

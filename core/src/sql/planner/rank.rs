@@ -263,6 +263,7 @@ pub(super) fn try_plan_from(
         windowed: None,
         updating,
         plan: PlanNode::new(text, vec![projected.plan]),
+        origin: None,
     }
     .sync_time();
     // Drop the partition and order columns.

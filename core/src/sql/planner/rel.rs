@@ -7,6 +7,7 @@ use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
+pub use super::extreme::Origin;
 use crate::api::DataStream;
 use crate::error::{Error, Result};
 use crate::sql::expr::{Scope, TypedExpr};
@@ -121,6 +122,8 @@ pub struct Rel {
     pub updating: bool,
     /// The logical plan.
     pub plan: PlanNode,
+    /// Where the rows come from, where the planner can tell ([`Origin`]).
+    pub origin: Option<Origin>,
 }
 
 impl Rel {
@@ -332,6 +335,10 @@ fn calc_inner(
         text.push_str(&format!(", where=[{f}]"));
     }
     text.push(')');
+    let origin = rel
+        .origin
+        .as_ref()
+        .map(|o| o.project(&exprs, filter.is_some()));
     let op = Arc::new(Calc {
         filter,
         exprs,
@@ -351,6 +358,7 @@ fn calc_inner(
         windowed: None,
         updating: rel.updating,
         plan: PlanNode::new(text, vec![rel.plan]),
+        origin,
     }
     .sync_time()
 }

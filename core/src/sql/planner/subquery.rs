@@ -580,6 +580,7 @@ fn join(outer: Rel, inner: Rel, conds: Vec<Expr>, kind: SemiJoinKind, at: Locati
         windowed: None,
         updating: kind == SemiJoinKind::Anti || updating[0] || updating[1],
         plan: PlanNode::new(text, vec![lplan, rplan]),
+        origin: None,
     }
     .sync_time();
     let keep = identity(&joined.columns[..nl]);

@@ -52,6 +52,7 @@ fn constant_rel(
         windowed: None,
         updating: false,
         plan: PlanNode::leaf(text),
+        origin: None,
     })
 }
 

@@ -418,6 +418,11 @@ pub(crate) fn materialize(rel: Rel) -> Result<Rel> {
     // After the window columns exist, `window_time` is the event time.
     columns[time].rowtime = false;
     let schema = schema_of(&columns);
+    // A window table function keeps every row (a session's waits for its session).
+    let origin = match assigner {
+        WindowAssigner::Session { .. } => None,
+        _ => rel.origin.clone(),
+    };
     let stream = match assigner {
         WindowAssigner::Session { .. } => {
             // Rows wait in their partition's session until it closes, then go out with its
@@ -453,6 +458,7 @@ pub(crate) fn materialize(rel: Rel) -> Result<Rel> {
         }),
         updating: rel.updating,
         plan: rel.plan,
+        origin,
     }
     .sync_time();
     // A session TVF's deferred WHERE, over the rows with their sessions' bounds.
