@@ -221,7 +221,8 @@ pub(crate) fn plan(
     let prefilter =
         extreme::aggregate_filter(&pre, keys.len(), &assigner, processing_time, &agg_specs);
     let origin =
-        extreme::aggregate_origin(&pre, keys.len(), &assigner, processing_time, &agg_specs);
+        extreme::aggregate_origin(&pre, keys.len(), &assigner, processing_time, &agg_specs)
+            .map(Box::new);
     let stream = pre.stream.env.clone().reuse(key, || {
         let input = match &prefilter {
             Some((f, _)) => pre.stream.transform("ExtremeFilter", f.clone()),

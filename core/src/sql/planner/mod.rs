@@ -603,7 +603,7 @@ impl<'a> Planner<'a> {
             windowed: None,
             updating: false,
             plan: PlanNode::leaf(text),
-            origin: Some(origin),
+            origin: Some(Box::new(origin)),
         }
         .sync_time();
         if !computed.is_empty() {

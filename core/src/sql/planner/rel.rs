@@ -123,7 +123,7 @@ pub struct Rel {
     /// The logical plan.
     pub plan: PlanNode,
     /// Where the rows come from, where the planner can tell ([`Origin`]).
-    pub origin: Option<Origin>,
+    pub origin: Option<Box<Origin>>,
 }
 
 impl Rel {
@@ -338,7 +338,7 @@ fn calc_inner(
     let origin = rel
         .origin
         .as_ref()
-        .map(|o| o.project(&exprs, filter.is_some()));
+        .map(|o| Box::new(o.project(&exprs, filter.is_some())));
     let op = Arc::new(Calc {
         filter,
         exprs,
