@@ -330,4 +330,6 @@ fn at_least_once_loses_nothing() {
     assert!(got.len() >= want.len());
     let set: std::collections::HashSet<&String> = got.iter().collect();
     assert!(want.iter().all(|r| set.contains(r)));
+    // Every part file a sink prepared was committed: none is left in progress.
+    assert_eq!(in_progress_files(out.path()), 0);
 }

@@ -10,11 +10,18 @@
 //!  a source task finished, a task failed, or the timeout passed ─▶ the pending one aborts
 //! ```
 //!
+//! A sink closes its files when it acknowledges a checkpoint and hands them out once, in
+//! that acknowledgement. So the committables of a checkpoint that never completes (aborted,
+//! or acknowledged after it was) are carried: the next checkpoint to complete records and
+//! commits them (its positions are past their rows), or the end of the job does. A failure
+//! before then drops them with the rest of the uncommitted output, and the restore replays
+//! their rows.
+//!
 //! One checkpoint is pending at a time. A savepoint is a checkpoint written self-contained
 //! into `savepoints/sp-N/`, requested through [`JobControl`] or by creating the file
 //! `savepoint-request` in the checkpoint directory (what `millstream savepoint` does).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +30,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::batch::{Barrier, BarrierKind};
-use crate::checkpoint::manifest::{Manifest, NodeManifest, SnapshotKind, MANIFEST_VERSION};
+use crate::checkpoint::manifest::{
+    Manifest, NodeManifest, SnapshotKind, SubtaskManifest, MANIFEST_VERSION,
+};
 use crate::checkpoint::storage::Destination;
 use crate::checkpoint::{CheckpointConfig, CheckpointStore, SubtaskSnapshot, WriteStats};
 use crate::connector::SinkFactoryRef;
@@ -131,13 +140,18 @@ struct Pending {
     started: Instant,
     acked: Vec<bool>,
     nodes: Vec<NodeManifest>,
-    committables: HashMap<usize, Vec<Vec<u8>>>,
+    /// The sinks' committables in the acknowledgements so far, by `(node, subtask)`.
+    committables: Carried,
     written: WriteStats,
     write_time: Duration,
     alignment: Duration,
     sync: Duration,
     dir: PathBuf,
 }
+
+/// Committables by `(node, subtask)`: of a pending checkpoint, or carried over from
+/// checkpoints that did not complete.
+type Carried = BTreeMap<(usize, usize), Vec<Vec<u8>>>;
 
 /// What the coordinator reports when the job's tasks are gone.
 pub(crate) struct CoordinatorReport {
@@ -179,6 +193,8 @@ impl Coordinator {
             next_id: self.next_id,
         };
         let mut pending: Option<Pending> = None;
+        // Committables of acknowledgements whose checkpoint did not complete.
+        let mut carried = Carried::new();
         let mut sources_running = self.triggers.len();
         let mut finished = vec![false; self.shape.num_tasks];
         let interval = self.config.as_ref().map(|c| c.interval);
@@ -202,7 +218,7 @@ impl Coordinator {
                             break Err(e);
                         }
                     }
-                    None => discard(snapshots),
+                    None => discard(snapshots, &mut carried),
                 },
                 Ok(TaskMessage::Finished {
                     task,
@@ -218,7 +234,7 @@ impl Coordinator {
                     }
                     // A task that ends before acknowledging can no longer do so.
                     if pending.as_ref().is_some_and(|p| !p.acked[task]) {
-                        pending = None;
+                        carry(pending.take(), &mut carried);
                         report.aborted += 1;
                     }
                 }
@@ -234,7 +250,7 @@ impl Coordinator {
             if let Some(p) = &pending {
                 if p.acked.iter().all(|&a| a) {
                     let Some(p) = pending.take() else { continue };
-                    match self.complete(p) {
+                    match self.complete(p, &mut carried) {
                         Ok(s) => report.checkpoints.push(s),
                         Err(e) => break Err(e),
                     }
@@ -245,7 +261,7 @@ impl Coordinator {
                             "checkpoint {} timed out after {:?}; aborted",
                             p.id, c.timeout
                         );
-                        pending = None;
+                        carry(pending.take(), &mut carried);
                         report.aborted += 1;
                         next_trigger = interval.map(|i| Instant::now() + i);
                     }
@@ -268,8 +284,19 @@ impl Coordinator {
                 }
             }
         };
-        if let Some(p) = pending.filter(|p| p.kind == BarrierKind::Savepoint) {
-            let _ = std::fs::remove_dir_all(&p.dir);
+        if let Some(p) = pending {
+            if p.kind == BarrierKind::Savepoint {
+                let _ = std::fs::remove_dir_all(&p.dir);
+            }
+            carry(Some(p), &mut carried);
+        }
+        // The job's last commit (after a successful run) takes what no checkpoint did.
+        for ((node, _), cs) in carried {
+            report
+                .final_committables
+                .entry(node)
+                .or_default()
+                .extend(cs);
         }
         report.next_id = self.next_id;
         result.map(|()| report)
@@ -316,7 +343,7 @@ impl Coordinator {
                     subtasks: Vec::new(),
                 })
                 .collect(),
-            committables: HashMap::new(),
+            committables: Carried::new(),
             written: WriteStats::default(),
             write_time: Duration::ZERO,
             alignment: Duration::ZERO,
@@ -345,7 +372,7 @@ impl Coordinator {
             let node = snap.node;
             if !snap.committables.is_empty() {
                 p.committables
-                    .entry(node)
+                    .entry((node, snap.subtask))
                     .or_default()
                     .extend(snap.committables.iter().cloned());
             }
@@ -364,12 +391,32 @@ impl Coordinator {
         Ok(())
     }
 
-    fn complete(&mut self, mut p: Pending) -> Result<CheckpointStats> {
+    /// Complete `p`: record and commit its committables and the `carried` ones (which
+    /// every task acknowledged before it acknowledged `p`, so their rows are before `p`'s
+    /// positions).
+    fn complete(&mut self, mut p: Pending, carried: &mut Carried) -> Result<CheckpointStats> {
         let Some(store) = self.store.as_mut() else {
             return Err(Error::Internal(
                 "checkpoint completed without a store".into(),
             ));
         };
+        for ((node, subtask), cs) in std::mem::take(carried) {
+            if let Some(n) = p.nodes.get_mut(node) {
+                let hex = cs.iter().map(|c| crate::checkpoint::manifest::to_hex(c));
+                match n.subtasks.iter_mut().find(|s| s.subtask == subtask) {
+                    Some(s) => s.committables.extend(hex),
+                    None => n.subtasks.push(SubtaskManifest {
+                        subtask,
+                        committables: hex.collect(),
+                        ..SubtaskManifest::default()
+                    }),
+                }
+            }
+            p.committables
+                .entry((node, subtask))
+                .or_default()
+                .extend(cs);
+        }
         for n in &mut p.nodes {
             n.subtasks.sort_by_key(|s| s.subtask);
         }
@@ -387,7 +434,11 @@ impl Coordinator {
             nodes: p.nodes,
         };
         store.write_manifest(&p.dir, &manifest)?;
-        commit_all(&self.shape.committers, p.id, &p.committables)?;
+        let mut by_node: HashMap<usize, Vec<Vec<u8>>> = HashMap::new();
+        for ((node, _), cs) in p.committables {
+            by_node.entry(node).or_default().extend(cs);
+        }
+        commit_all(&self.shape.committers, p.id, &by_node)?;
         if kind == SnapshotKind::Savepoint {
             self.control
                 .savepoint_requested
@@ -428,11 +479,29 @@ pub(crate) fn commit_all(
     Ok(())
 }
 
-/// Drop the state files of snapshots that no checkpoint will use.
-fn discard(snapshots: Vec<SubtaskSnapshot>) {
+/// Keep the committables of a checkpoint that will not complete for a later one.
+fn carry(p: Option<Pending>, carried: &mut Carried) {
+    for (key, cs) in p.into_iter().flat_map(|p| p.committables) {
+        carried.entry(key).or_default().extend(cs);
+    }
+}
+
+/// Drop the state files of snapshots that no checkpoint will use; their committables are
+/// carried (the sinks closed those files and will not hand them out again).
+fn discard(snapshots: Vec<SubtaskSnapshot>, carried: &mut Carried) {
     for s in snapshots {
+        if !s.committables.is_empty() {
+            carried
+                .entry((s.node, s.subtask))
+                .or_default()
+                .extend(s.committables);
+        }
         for f in s.state.files {
             let _ = std::fs::remove_dir_all(&f.dir);
         }
     }
 }
+
+#[cfg(test)]
+#[path = "coordinator_tests.rs"]
+mod tests;
