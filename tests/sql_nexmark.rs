@@ -420,6 +420,23 @@ fn sub_plans_are_reused_and_q7_is_an_interval_join() {
 }
 
 #[test]
+fn a_where_clause_and_select_list_run_in_one_calc_computing_repeats_once() {
+    // q21 calls the same REGEXP_EXTRACT in its WHERE clause and its select list.
+    let q21 = explain("q21");
+    let logical = q21.split("Physical").next().unwrap();
+    assert_eq!(logical.matches("Calc(").count(), 1, "{q21}");
+    let once = logical
+        .split(", once=[")
+        .nth(1)
+        .expect("shared expressions are shown");
+    assert_eq!(once.matches("REGEXP_EXTRACT").count(), 1, "{q21}");
+    assert!(once.contains("LOWER(channel)"), "{q21}");
+    // q14's price product is in its WHERE clause twice and in its select list.
+    let q14 = explain("q14");
+    assert!(q14.contains("once=[(0.908 * price)"), "{q14}");
+}
+
+#[test]
 fn extreme_filters_are_planned_only_where_they_are_exact() {
     let out = tempfile::tempdir().unwrap();
     let script = script("q7", out.path());

@@ -53,6 +53,7 @@ mod arith;
 mod cast;
 mod coerce;
 mod compile;
+pub mod cse;
 mod datetime;
 mod functions;
 mod literal;

@@ -228,7 +228,7 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let (mut rel, rest) = if s.from.is_empty() {
+        let (rel, rest) = if s.from.is_empty() {
             (values::one_row(self)?, s.selection.clone())
         } else {
             match rank::try_plan_from(self, s)? {
@@ -236,17 +236,35 @@ impl<'a> Planner<'a> {
                 None => self.plan_from(&s.from, s.selection.as_ref())?,
             }
         };
-        if let Some(pred) = rest {
-            rel = self.filter(rel, &pred)?;
-        }
+        self.select_from(s, rel, rest, &distinct_keys)
+    }
+
+    /// The rest of a `SELECT` over its `FROM` relation `rel`: the `WHERE` conditions still to
+    /// apply (`rest`), grouping, `OVER`, the select list. (Apart from [`Planner::plan_select`]
+    /// so that its locals are not on the stack while views nested in `FROM` are planned.)
+    #[inline(never)]
+    fn select_from(
+        &mut self,
+        s: &ast::Select,
+        rel: Rel,
+        rest: Option<Expr>,
+        distinct_keys: &[Expr],
+    ) -> Result<Rel> {
+        // A plain WHERE waits for a plain select list, so that both run in one Calc (and
+        // share their common subexpressions); anything else filters first.
+        let (rel, deferred) = match &rest {
+            Some(pred) => self.filter_deferred(rel, pred)?,
+            None => (rel, None),
+        };
         let group_by: &[Expr] = match &s.group_by {
-            _ if !distinct_keys.is_empty() => &distinct_keys,
+            _ if !distinct_keys.is_empty() => distinct_keys,
             ast::GroupByExpr::Expressions(exprs, _) => exprs,
             ast::GroupByExpr::All(_) => {
                 return Err(sql_error(loc(s), "GROUP BY ALL is not supported"))
             }
         };
         if over::has_over(&s.projection) {
+            let rel = filtered(rel, deferred);
             if !group_by.is_empty() || s.having.is_some() {
                 return Err(sql_error(
                     loc(s),
@@ -277,21 +295,29 @@ impl<'a> Planner<'a> {
             check(h);
         }
         if has_aggregates || !group_by.is_empty() {
-            return aggregate::plan(self, rel, s, group_by);
+            return aggregate::plan(self, filtered(rel, deferred), s, group_by);
         }
         if let Some(h) = &s.having {
             return Err(sql_error(loc(h), "HAVING without GROUP BY or aggregates"));
         }
         let rel = window::materialize(rel)?;
-        self.project(rel, &s.projection)
+        self.project_filtered(rel, &s.projection, deferred)
     }
 
     /// `WHERE`: a filter `Calc`, applied before the window columns of a pending window
     /// TVF when it does not use them; conjuncts with subqueries become semi and anti joins
     /// (`subquery.rs`).
     fn filter(&mut self, rel: Rel, pred: &Expr) -> Result<Rel> {
+        let (rel, p) = self.filter_deferred(rel, pred)?;
+        Ok(filtered(rel, p))
+    }
+
+    /// [`Planner::filter`], except that a plain condition over the whole relation is
+    /// returned compiled (with the relation its window columns computed) for the caller to
+    /// apply.
+    fn filter_deferred(&mut self, rel: Rel, pred: &Expr) -> Result<(Rel, Option<TypedExpr>)> {
         if subquery::contains_subquery(pred) {
-            return subquery::filter(self, rel, pred);
+            return Ok((subquery::filter(self, rel, pred)?, None));
         }
         if let Some(w) = &rel.window {
             let base = w.base_columns;
@@ -299,7 +325,7 @@ impl<'a> Planner<'a> {
             if let Ok(p) = compile(pred, &scope) {
                 check_boolean(&p, pred)?;
                 if let Some(rel) = window::defer_filter(&rel, &p) {
-                    return Ok(rel);
+                    return Ok((rel, None));
                 }
                 let w = rel.window.clone();
                 let mut base_rel = Rel {
@@ -311,19 +337,27 @@ impl<'a> Planner<'a> {
                 base_rel = calc(base_rel, Some(p), exprs, rel.columns[..base].to_vec());
                 base_rel.columns = rel.columns.clone();
                 base_rel.window = w;
-                return Ok(base_rel);
+                return Ok((base_rel, None));
             }
         }
         let rel = window::materialize(rel)?;
         let p = compile(pred, &rel.scope())?;
         check_boolean(&p, pred)?;
-        let exprs = identity(&rel.columns);
-        let columns = rel.columns.clone();
-        Ok(calc(rel, Some(p), exprs, columns))
+        Ok((rel, Some(p)))
     }
 
     /// The `SELECT` list over `rel`.
     pub(crate) fn project(&mut self, rel: Rel, items: &[SelectItem]) -> Result<Rel> {
+        self.project_filtered(rel, items, None)
+    }
+
+    /// The `SELECT` list over the rows of `rel` where `filter` holds, in one Calc.
+    fn project_filtered(
+        &mut self,
+        rel: Rel,
+        items: &[SelectItem],
+        filter: Option<TypedExpr>,
+    ) -> Result<Rel> {
         let scope = rel.scope();
         let mut exprs = Vec::new();
         let mut columns = Vec::new();
@@ -384,7 +418,7 @@ impl<'a> Planner<'a> {
             }
         }
         let windowed = rel.windowed.clone().and_then(|w| w.remap(&exprs));
-        let mut out = calc(rel, None, exprs, columns);
+        let mut out = calc(rel, filter, exprs, columns);
         out.windowed = windowed;
         Ok(out)
     }
@@ -622,6 +656,18 @@ impl<'a> Planner<'a> {
             rel = calc(rel, None, exprs, cols);
         }
         Ok(rel)
+    }
+}
+
+/// The rows of `rel` where `filter` holds (all of them without one).
+fn filtered(rel: Rel, filter: Option<TypedExpr>) -> Rel {
+    match filter {
+        Some(p) => {
+            let exprs = identity(&rel.columns);
+            let columns = rel.columns.clone();
+            calc(rel, Some(p), exprs, columns)
+        }
+        None => rel,
     }
 }
 

@@ -10,7 +10,7 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 pub use super::extreme::Origin;
 use crate::api::DataStream;
 use crate::error::{Error, Result};
-use crate::sql::expr::{Scope, TypedExpr};
+use crate::sql::expr::{cse, Scope, TypedExpr};
 use crate::sql::types::Column;
 use crate::window::WindowAssigner;
 
@@ -217,6 +217,9 @@ pub struct Calc {
     pub schema: SchemaRef,
     /// Whether the input's last column is the [`OP_COLUMN`], carried to the output.
     pub keep_op: bool,
+    /// Common subexpressions ([`cse`]), computed once as extra columns before the filter
+    /// and after it; `filter` and `exprs` read them.
+    pub shared: [Vec<TypedExpr>; 2],
 }
 
 impl Calc {
@@ -225,6 +228,8 @@ impl Calc {
     /// # Errors
     /// An expression failed (division by zero...).
     pub fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let width = batch.num_columns();
+        let batch = cse::extend(batch, &self.shared[0])?;
         let batch = match &self.filter {
             Some(f) => {
                 let mask = f.evaluate(&batch)?;
@@ -247,14 +252,14 @@ impl Calc {
             }
             None => batch,
         };
+        let batch = cse::extend(batch, &self.shared[1])?;
         let mut columns: Vec<ArrayRef> = self
             .exprs
             .iter()
             .map(|e| e.evaluate(&batch))
             .collect::<Result<_>>()?;
         if self.keep_op {
-            let last = batch
-                .num_columns()
+            let last = width
                 .checked_sub(1)
                 .ok_or_else(|| Error::Internal("updating batch without its row kinds".into()))?;
             columns.push(batch.column(last).clone());
@@ -334,16 +339,24 @@ fn calc_inner(
     if let Some(f) = &filter {
         text.push_str(&format!(", where=[{f}]"));
     }
-    text.push(')');
     let origin = rel
         .origin
         .as_ref()
         .map(|o| Box::new(o.project(&exprs, filter.is_some())));
+    let (mut filter, mut exprs) = (filter, exprs);
+    let width = rel.columns.len() + usize::from(rel.updating);
+    let shared = cse::share(&mut filter, &mut exprs, width);
+    let once: Vec<String> = shared.iter().flatten().map(|e| e.to_string()).collect();
+    if !once.is_empty() {
+        text.push_str(&format!(", once=[{}]", once.join(", ")));
+    }
+    text.push(')');
     let op = Arc::new(Calc {
         filter,
         exprs,
         schema: schema_with_op(&columns, rel.updating),
         keep_op: rel.updating,
+        shared,
     });
     // The same Calc over the same stream is built once (sub-plan reuse).
     let key = rel.stream.reuse_key(&format!("{text} {:?}", op.schema));
