@@ -222,6 +222,26 @@ impl StreamExecutionEnvironment {
         }
     }
 
+    /// Whether `id` is a source, or reached from one by forward edges only, with no node on
+    /// the way capped below the job's parallelism nor given its own: every subtask of `id`
+    /// then sees exactly the rows and watermarks of one source subtask, in order.
+    pub(crate) fn is_forward_from_parallel_source(&self, id: NodeId) -> bool {
+        let inner = self.inner.borrow();
+        let mut node = inner.graph.node(id);
+        loop {
+            if node.max_parallelism.is_some() || node.parallelism.is_some() {
+                return false;
+            }
+            match (&node.kind, node.inputs.as_slice()) {
+                (NodeKind::Source(_), []) => return true,
+                (NodeKind::Operator(_), [e]) if e.partitioning == Partitioning::Forward => {
+                    node = inner.graph.node(e.from);
+                }
+                _ => return false,
+            }
+        }
+    }
+
     pub(crate) fn add_node(&self, name: &str, kind: NodeKind, inputs: Vec<Edge>) -> NodeId {
         let mut inner = self.inner.borrow_mut();
         let n = inner.names.entry(name.to_string()).or_insert(0);

@@ -72,6 +72,9 @@ impl ExtremeFilter {
     pub const MAX_WINDOWS: usize = 16;
     /// The most windows one row's band may span.
     pub const MAX_BAND: i64 = 4;
+    /// Times, window sizes and reaches are at most this far from zero (about 36,000 years
+    /// of milliseconds), so the window arithmetic cannot overflow; rows timed beyond it pass.
+    const MAX_TIME: i64 = 1 << 60;
 
     /// Keep the rows of `value` (BIGINT) that may be the maximum of their tumbling window of
     /// `size` ms over the event time `time`.
@@ -91,9 +94,10 @@ impl ExtremeFilter {
     }
 
     fn new(value: String, time: String, size: i64, max: bool) -> Result<Self> {
-        if size <= 0 {
+        if size <= 0 || size > Self::MAX_TIME / 4 {
             return Err(Error::Plan(format!(
-                "extreme filter: window size must be positive, got {size} ms"
+                "extreme filter: window size must be positive and at most {} ms, got {size} ms",
+                Self::MAX_TIME / 4
             )));
         }
         Ok(ExtremeFilter {
@@ -121,7 +125,8 @@ impl ExtremeFilter {
     /// # Errors
     /// `lo > hi`, or a band over more than [`ExtremeFilter::MAX_BAND`] windows.
     pub fn with_reach(mut self, lo: i64, hi: i64) -> Result<Self> {
-        if lo > hi || (hi - lo) / self.size + 1 > Self::MAX_BAND {
+        let far = |x: i64| x.unsigned_abs() > (Self::MAX_TIME / 2) as u64;
+        if lo > hi || far(lo) || far(hi) || (hi - lo) / self.size + 1 > Self::MAX_BAND {
             return Err(Error::Plan(format!(
                 "extreme filter: band [t - {hi}, t - {lo}] spans too many {} ms windows",
                 self.size
@@ -196,25 +201,36 @@ impl Operator for ExtremeFilter {
         keep.clear();
         let mut own = usize::MAX;
         for (i, (&p, &ts)) in values.iter().zip(times).enumerate() {
-            if value_nulls.is_some_and(|n| n.is_null(i)) || time_nulls.is_some_and(|n| n.is_null(i))
+            if value_nulls.is_some_and(|n| n.is_null(i))
+                || time_nulls.is_some_and(|n| n.is_null(i))
+                || ts.unsigned_abs() > Self::MAX_TIME as u64
             {
                 keep.push(true);
                 continue;
             }
             let start = ts - (ts - offset).rem_euclid(size);
-            if start.saturating_add(size - 1) > wm {
-                if own >= self.best.len() || self.best[own].0 != start {
-                    own = self.slot(start);
-                }
-                let best = &mut self.best[own].1;
-                *best = if self.max {
-                    (*best).max(p)
-                } else {
-                    (*best).min(p)
-                };
+            if start + (size - 1) <= wm {
+                // Late for its own window: kept, so the operator after this one sees it
+                // and counts it as late (or joins it), as without the filter.
+                keep.push(true);
+                continue;
             }
+            if own >= self.best.len() || self.best[own].0 != start {
+                if self.best.len() >= 4 * Self::MAX_WINDOWS {
+                    // Sparse times open many windows in one batch: forget the oldest (a
+                    // forgotten best only keeps more rows) so each lookup stays short.
+                    self.prune(wm);
+                }
+                own = self.slot(start);
+            }
+            let best = &mut self.best[own].1;
+            *best = if self.max {
+                (*best).max(p)
+            } else {
+                (*best).min(p)
+            };
             // The band's window starts, on the grid of window starts.
-            let (first, last) = (ts.saturating_sub(hi), ts.saturating_sub(lo));
+            let (first, last) = (ts - hi, ts - lo);
             let mut s = first + (offset - first).rem_euclid(size);
             let mut k = false;
             while s <= last && !k {

@@ -259,3 +259,68 @@ fn foreign_state_is_an_error() {
     state.push_bytes("offsets", &[vec![1]]);
     assert!(op.restore(state, &mut ctx).is_err());
 }
+
+#[test]
+fn late_rows_pass_so_the_next_operator_counts_them() {
+    for seed in 0..20 {
+        let (steps, all) = rows(seed);
+        let f = ExtremeFilter::max("price", "date_time", SIZE).unwrap();
+        let kept = run(&f, &steps);
+        for &((id, _, t), wm) in &all {
+            if start_of(t) + SIZE - 1 <= wm {
+                assert!(
+                    kept.contains(&id),
+                    "seed {seed}: late row {id} at {t} (wm {wm})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn extreme_times_pass_without_overflow() {
+    let rows: Vec<Row> = vec![
+        (1, Some(5), i64::MIN),
+        (2, Some(5), i64::MIN + 1),
+        (3, Some(1), i64::MAX),
+        (4, Some(7), 0),
+        (5, Some(1), 1),
+    ];
+    for (lo, hi) in [(0, SIZE - 1), (-SIZE, SIZE + 500)] {
+        let f = ExtremeFilter::max("price", "date_time", SIZE)
+            .unwrap()
+            .with_reach(lo, hi)
+            .unwrap();
+        let kept = run(&f, &[Step::Batch(0, batch_of(&rows))]);
+        for id in [1, 2, 3, 4] {
+            assert!(kept.contains(&id), "row {id} kept: {kept:?}");
+        }
+        if lo == 0 {
+            assert!(
+                !kept.contains(&5),
+                "row 5 is below its window's best: {kept:?}"
+            );
+        }
+    }
+    assert!(ExtremeFilter::max("price", "date_time", i64::MAX).is_err());
+    let f = ExtremeFilter::max("price", "date_time", SIZE).unwrap();
+    assert!(f.clone().with_reach(0, i64::MAX).is_err());
+    assert!(f.with_reach(i64::MIN, 0).is_err());
+}
+
+#[test]
+fn many_windows_in_one_batch_stay_bounded() {
+    // One row per window over 10,000 windows in a single batch: every row is its window's
+    // first, so all are kept, and the running bests stay few.
+    let rows: Vec<Row> = (0..10_000).map(|i| (i, Some(i), i * SIZE)).collect();
+    let f = ExtremeFilter::max("price", "date_time", SIZE).unwrap();
+    let mut op = f.clone();
+    let mut ctx = OpContext::new(0, 1, 128);
+    let out = run_steps(&mut op, &mut ctx, &[Step::Batch(0, batch_of(&rows))]).unwrap();
+    assert_eq!(ids(&out).len(), 10_000);
+    assert!(
+        op.best.len() <= 4 * ExtremeFilter::MAX_WINDOWS,
+        "{}",
+        op.best.len()
+    );
+}

@@ -177,7 +177,9 @@ pub fn share(
                 ty: e.ty,
                 nullable: e.nullable,
             };
-            if let Some(f) = filter.as_mut() {
+            // Stage 1's columns exist only after the filter has run: the filter keeps its
+            // own occurrences (which stage 1 never counts as seen on every row).
+            if let (0, Some(f)) = (stage, filter.as_mut()) {
                 replace(f, &key, &column);
             }
             for x in exprs.iter_mut() {

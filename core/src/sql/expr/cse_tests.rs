@@ -115,3 +115,16 @@ fn nested_repeats_share_the_largest_first() {
     assert_eq!(s[0].len(), 1, "{s:?}");
     assert!(s[0][0].starts_with("UPPER"), "{s:?}");
 }
+
+#[test]
+fn a_filter_keeps_what_only_the_select_list_shares() {
+    // UPPER(s) is seen on every row only in the select list (stage 1, after the filter); the
+    // filter's own occurrence, under a CASE branch, must stay as written: stage 1's column
+    // does not exist yet when the filter runs.
+    let s = shared(
+        Some("CASE WHEN bidder > 1 THEN UPPER(s) <> 'x' ELSE TRUE END"),
+        &["UPPER(s)", "UPPER(s)"],
+    );
+    assert!(s[0].is_empty(), "{s:?}");
+    assert_eq!(s[1], vec!["UPPER(s)".to_string()], "{s:?}");
+}

@@ -238,12 +238,22 @@ pub(super) fn eval_masked(
 }
 
 /// The constants of an `IN` list, hashed by value.
-#[derive(Debug)]
 pub(super) struct InSet {
     /// The list as written, for display.
     pub(super) items: Vec<String>,
     has_null: bool,
     keys: Keys,
+}
+
+/// The list as written: the hash sets' order changes from run to run, and common
+/// subexpressions are found by this text.
+impl std::fmt::Debug for InSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InSet")
+            .field("items", &self.items)
+            .field("has_null", &self.has_null)
+            .finish()
+    }
 }
 
 type Set<T> = HashSet<T, ahash::RandomState>;

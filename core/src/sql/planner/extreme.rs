@@ -279,6 +279,18 @@ pub(super) fn join_filter(
     if w.source != r.source {
         return None;
     }
+    // Exact only while this filter's watermark never lags the aggregation's: each of its
+    // subtasks must read one source subtask's rows after that subtask's own watermarks.
+    // Behind a rebalance (a source capped below the job's parallelism) a row could count
+    // towards a window the aggregation already closed.
+    if !rows
+        .rel
+        .stream
+        .env
+        .is_forward_from_parallel_source(r.source.0)
+    {
+        return None;
+    }
     let OriginKind::Windows {
         size,
         offset,

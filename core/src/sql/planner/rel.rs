@@ -220,6 +220,9 @@ pub struct Calc {
     /// Common subexpressions ([`cse`]), computed once as extra columns before the filter
     /// and after it; `filter` and `exprs` read them.
     pub shared: [Vec<TypedExpr>; 2],
+    /// Columns of every input batch (the op column included): the shared columns are
+    /// numbered from here at plan time.
+    pub width: usize,
 }
 
 impl Calc {
@@ -229,6 +232,14 @@ impl Calc {
     /// An expression failed (division by zero...).
     pub fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
         let width = batch.num_columns();
+        // Shared columns are numbered from the planned width.
+        let sharing = !(self.shared[0].is_empty() && self.shared[1].is_empty());
+        if sharing && width != self.width {
+            return Err(Error::Internal(format!(
+                "calc planned for {} input columns got a batch of {width}",
+                self.width
+            )));
+        }
         let batch = cse::extend(batch, &self.shared[0])?;
         let batch = match &self.filter {
             Some(f) => {
@@ -357,6 +368,7 @@ fn calc_inner(
         schema: schema_with_op(&columns, rel.updating),
         keep_op: rel.updating,
         shared,
+        width,
     });
     // The same Calc over the same stream is built once (sub-plan reuse).
     let key = rel.stream.reuse_key(&format!("{text} {:?}", op.schema));
