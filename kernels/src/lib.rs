@@ -72,6 +72,7 @@ mod error;
 pub mod group;
 pub mod hash;
 pub mod partition;
+pub mod text;
 pub mod window;
 
 pub use error::{KernelError, Result};

@@ -28,7 +28,8 @@ use arrow::error::ArrowError;
 use millstream_core::connector::{Source, SourceContext, SourceFactory};
 use millstream_core::error::Result;
 
-use super::csv_compact::Compactor;
+use super::csv_compact::{is_simple, Compactor};
+use super::csv_split::SplitDecoder;
 use super::partition::{Partitioning, SourceColumns};
 use super::source::{decode_all, BatchDecoder, FileSettings, LineFormat};
 use super::timestamp::text_to_millis;
@@ -92,8 +93,22 @@ pub struct CsvSourceFactory {
     /// The schema after projection.
     output: SchemaRef,
     fast_timestamps: bool,
-    /// Whether simple lines are compacted to the projected fields (see `csv_compact`).
-    compaction: bool,
+    /// How simple lines (no quotes, no carriage returns) are read.
+    simple_lines: SimpleLines,
+}
+
+/// How a CSV source reads simple lines (no quotes, no carriage returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SimpleLines {
+    /// Split with `memchr` and parsed straight into columns (`csv_split`), where every
+    /// projected column's type allows; else compacted.
+    Split,
+    /// Cut down to the projected fields for arrow's decoder (`csv_compact`); the path
+    /// `Split` falls back to for other types.
+    #[cfg(test)]
+    Compact,
+    /// Whole, through arrow's decoder (for measurements and differential tests).
+    Whole,
 }
 
 impl CsvSourceFactory {
@@ -110,7 +125,7 @@ impl CsvSourceFactory {
             columns: SourceColumns::new(schema),
             options,
             fast_timestamps: true,
-            compaction: true,
+            simple_lines: SimpleLines::Split,
         }
     }
 
@@ -170,10 +185,10 @@ impl CsvSourceFactory {
         self
     }
 
-    /// Turns the compaction of simple lines off (for measurements and differential tests).
+    /// How simple lines are read (for measurements and differential tests).
     #[cfg(test)]
-    pub(crate) fn with_compaction(mut self, on: bool) -> Self {
-        self.compaction = on;
+    pub(crate) fn with_simple_lines(mut self, how: SimpleLines) -> Self {
+        self.simple_lines = how;
         self
     }
 
@@ -208,7 +223,7 @@ impl CsvSourceFactory {
             output,
             projection,
             delimiter: self.options.delimiter,
-            compaction: self.compaction,
+            simple_lines: self.simple_lines,
         })
     }
 }
@@ -249,7 +264,7 @@ struct CsvFormat {
     output: SchemaRef,
     projection: Vec<usize>,
     delimiter: u8,
-    compaction: bool,
+    simple_lines: SimpleLines,
 }
 
 impl CsvFormat {
@@ -261,7 +276,8 @@ impl CsvFormat {
     }
 
     /// A decoder of the columns `projection` of the file (with timestamp conversion), which
-    /// compacts simple lines to those columns first when the projection drops any.
+    /// splits simple lines straight into columns where their types allow, or else compacts
+    /// them to those columns first when the projection drops any.
     fn projected_decoder(
         &self,
         projection: &[usize],
@@ -276,15 +292,35 @@ impl CsvFormat {
             .map(|(k, _)| k)
             .collect();
         let fields = self.full_schema.fields().len();
-        let compact = if self.compaction && !projection.is_empty() && projection.len() < fields {
-            let schema = Arc::new(self.read_schema.project(projection)?);
-            Some(Compact {
-                compactor: Compactor::new(self.delimiter, fields, projection),
-                decoder: self.builder(&schema, batch_size).build_decoder(),
-                checked: None,
-            })
-        } else {
-            None
+        let schema = Arc::new(self.read_schema.project(projection)?);
+        let split = match self.simple_lines {
+            SimpleLines::Split => SplitDecoder::new(
+                self.delimiter,
+                fields,
+                projection,
+                schema.clone(),
+                batch_size,
+            ),
+            _ => None,
+        };
+        let compact = match split {
+            Some(split) => Some(Simple {
+                path: SimplePath::Split(split),
+                checked: Checked::default(),
+            }),
+            None if self.simple_lines != SimpleLines::Whole
+                && !projection.is_empty()
+                && projection.len() < fields =>
+            {
+                Some(Simple {
+                    path: SimplePath::Compact(Box::new((
+                        Compactor::new(self.delimiter, fields, projection),
+                        self.builder(&schema, batch_size).build_decoder(),
+                    ))),
+                    checked: Checked::default(),
+                })
+            }
+            None => None,
         };
         Ok(CsvDecoder {
             full: self
@@ -299,37 +335,86 @@ impl CsvFormat {
     }
 }
 
-/// The compacted path of a [`CsvDecoder`] (see the `csv_compact` module).
-struct Compact {
-    compactor: Compactor,
-    /// Reads the compacted lines: the projected columns, in projection order.
-    decoder: Decoder,
-    /// `(end address, length)` of the last buffer found simple: a suffix of it is too.
-    checked: Option<(usize, usize)>,
+/// The path of a [`CsvDecoder`] for simple lines.
+struct Simple {
+    path: SimplePath,
+    checked: Checked,
 }
 
-impl Compact {
+/// `(end address, length)` of the last buffer found simple: a suffix of it is too.
+#[derive(Default)]
+struct Checked(Option<(usize, usize)>);
+
+/// See [`SimpleLines`].
+enum SimplePath {
+    /// Lines split straight into columns.
+    Split(SplitDecoder),
+    /// Lines compacted, then read by arrow's decoder with the projected columns, in
+    /// projection order.
+    Compact(Box<(Compactor, Decoder)>),
+}
+
+impl SimplePath {
+    fn capacity(&self) -> usize {
+        match self {
+            SimplePath::Split(d) => d.capacity(),
+            SimplePath::Compact(c) => c.1.capacity(),
+        }
+    }
+
+    /// Decodes from `buf`: the bytes used, or `None` when the lines are not simple.
+    fn decode(&mut self, buf: &[u8], checked: &mut Checked) -> Result<Option<usize>, ArrowError> {
+        match self {
+            // Checks the lines it split itself.
+            SimplePath::Split(d) => d.decode(buf),
+            SimplePath::Compact(_) if !checked.is_simple(buf) => Ok(None),
+            SimplePath::Compact(c) => {
+                let (compactor, decoder) = &mut **c;
+                let used = compactor.compact(buf, decoder.capacity())?;
+                let lines = compactor.output();
+                let read = decoder.decode(lines)?;
+                if read != lines.len() {
+                    return Err(ArrowError::CsvError(format!(
+                        "compacted CSV lines not read whole ({read} of {} bytes)",
+                        lines.len()
+                    )));
+                }
+                Ok(Some(used))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        match self {
+            SimplePath::Split(d) => d.flush(),
+            SimplePath::Compact(c) => c.1.flush(),
+        }
+    }
+}
+
+impl Checked {
     /// Whether `buf` is simple, scanning it only when it is not a suffix of a buffer
     /// already found simple.
     fn is_simple(&mut self, buf: &[u8]) -> bool {
         let end = buf.as_ptr() as usize + buf.len();
-        if matches!(self.checked, Some((e, len)) if e == end && buf.len() <= len) {
+        if matches!(self.0, Some((e, len)) if e == end && buf.len() <= len) {
             return true;
         }
-        let simple = Compactor::is_simple(buf);
+        let simple = is_simple(buf);
         if simple {
-            self.checked = Some((end, buf.len()));
+            self.0 = Some((end, buf.len()));
         }
         simple
     }
 }
 
-/// Arrow's CSV decoder plus the timestamp conversion, reading compacted lines while the
-/// input is simple and whole lines otherwise. Only one of the two holds rows at a time.
+/// Arrow's CSV decoder plus the timestamp conversion, reading simple lines by the simple
+/// path while the input is simple and whole lines otherwise. Only one of the two holds
+/// rows at a time.
 struct CsvDecoder {
     full: Decoder,
     /// Dropped for good at the first buffer that is not simple.
-    compact: Option<Compact>,
+    compact: Option<Simple>,
     /// Rows per batch of both decoders.
     batch_size: usize,
     output: SchemaRef,
@@ -337,28 +422,20 @@ struct CsvDecoder {
 }
 
 impl CsvDecoder {
-    /// Decodes through the compacted path; `None` when `buf` must go to the full decoder.
+    /// Decodes through the simple path; `None` when `buf` must go to the full decoder.
     fn decode_compact(&mut self, buf: &[u8]) -> Option<Result<usize, ArrowError>> {
         let c = self.compact.as_mut()?;
-        let full_empty = self.full.capacity() == self.batch_size;
-        if full_empty && c.is_simple(buf) {
-            let max = c.decoder.capacity();
-            if max == 0 {
+        if self.full.capacity() == self.batch_size {
+            if c.path.capacity() == 0 {
                 return Some(Ok(0));
             }
-            return Some(c.compactor.compact(buf, max).and_then(|used| {
-                let lines = c.compactor.output();
-                let read = c.decoder.decode(lines)?;
-                if read != lines.len() {
-                    return Err(ArrowError::CsvError(format!(
-                        "compacted CSV lines not read whole ({read} of {} bytes)",
-                        lines.len()
-                    )));
-                }
-                Ok(used)
-            }));
+            match c.path.decode(buf, &mut c.checked) {
+                Ok(Some(used)) => return Some(Ok(used)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
         }
-        if c.decoder.capacity() < self.batch_size {
+        if c.path.capacity() < self.batch_size {
             // Rows of the compacted path are pending: the caller flushes them first.
             return Some(Ok(0));
         }
@@ -377,7 +454,7 @@ impl BatchDecoder for CsvDecoder {
 
     fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
         let compacted = match &mut self.compact {
-            Some(c) => c.decoder.flush()?,
+            Some(c) => c.path.flush()?,
             None => None,
         };
         let Some(batch) = compacted.map_or_else(|| self.full.flush(), |b| Ok(Some(b)))? else {

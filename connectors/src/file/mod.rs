@@ -37,6 +37,7 @@ pub mod changelog;
 mod chunks;
 mod csv;
 mod csv_compact;
+mod csv_split;
 mod json;
 mod json_value;
 pub mod parquet;

@@ -14,6 +14,7 @@ use millstream_core::connector::{
 };
 use millstream_core::error::{Error, Result};
 
+use super::csv::SimpleLines;
 use super::*;
 use crate::nexmark::{NexmarkConfig, NexmarkSource, NexmarkTable};
 
@@ -603,64 +604,40 @@ fn csv_throughput() {
     let bytes = std::fs::metadata(&path).unwrap().len() as f64;
     let schema = nullable(&NexmarkTable::Bid.schema());
     let narrow = ["auction", "bidder", "price", "date_time"];
-    let cases: Vec<(&str, CsvSourceFactory, usize)> = vec![
-        (
-            "all columns, fast timestamps, p=1",
-            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default()),
-            1,
-        ),
-        (
-            "all columns, arrow timestamps, p=1",
-            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
-                .with_fast_timestamps(false),
-            1,
-        ),
-        (
-            "auction,bidder,price,date_time, fast timestamps, p=1",
-            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
-                .with_projection(&narrow)
-                .unwrap(),
-            1,
-        ),
-        (
-            "auction,bidder,price,date_time, whole lines (no compaction), p=1",
-            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
-                .with_projection(&narrow)
-                .unwrap()
-                .with_compaction(false),
-            1,
-        ),
-        (
-            "bidder,date_time, fast timestamps, p=1",
-            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
-                .with_projection(&["bidder", "date_time"])
-                .unwrap(),
-            1,
-        ),
-        (
-            "bidder,date_time, whole lines (no compaction), p=1",
-            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
-                .with_projection(&["bidder", "date_time"])
-                .unwrap()
-                .with_compaction(false),
-            1,
-        ),
-        (
-            "auction,bidder,price,date_time, arrow timestamps, p=1",
-            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
-                .with_projection(&narrow)
-                .unwrap()
-                .with_fast_timestamps(false),
-            1,
-        ),
-        (
-            "auction,bidder,price,date_time, fast timestamps, p=2 (2 threads)",
-            CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
-                .with_projection(&narrow)
-                .unwrap(),
-            2,
-        ),
-    ];
+    let wide = ["auction", "bidder", "price", "date_time", "extra"];
+    let all: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let source = |columns: &[&str], how| {
+        CsvSourceFactory::new(&path, schema.clone(), CsvOptions::default())
+            .with_projection(columns)
+            .unwrap()
+            .with_simple_lines(how)
+    };
+    let all: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
+    let mut cases: Vec<(String, CsvSourceFactory, usize)> = Vec::new();
+    for (name, columns) in [
+        ("all columns", &all[..]),
+        ("q14's auction,bidder,price,date_time,extra", &wide[..]),
+        ("auction,bidder,price,date_time", &narrow[..]),
+        ("bidder,date_time", &["bidder", "date_time"][..]),
+    ] {
+        for how in [SimpleLines::Split, SimpleLines::Compact, SimpleLines::Whole] {
+            cases.push((
+                format!("{name}, {how:?} lines, p=1"),
+                source(columns, how),
+                1,
+            ));
+        }
+    }
+    cases.push((
+        "auction,bidder,price,date_time, arrow timestamps, p=1".into(),
+        source(&narrow, SimpleLines::Split).with_fast_timestamps(false),
+        1,
+    ));
+    cases.push((
+        "auction,bidder,price,date_time, p=2 (2 threads)".into(),
+        source(&narrow, SimpleLines::Split),
+        2,
+    ));
     for (what, f, p) in cases {
         let (mut best, mut best_cpu) = (f64::MAX, f64::MAX);
         let mut rows = 0;
@@ -742,11 +719,12 @@ mod compaction {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
-        /// Reading compacted lines gives the rows and the error rows of reading whole lines.
+        /// Reading split or compacted lines gives the rows and the error rows of reading
+        /// whole lines.
         #[test]
-        fn compacted_lines_read_as_whole_lines(
+        fn split_and_compacted_lines_read_as_whole_lines(
             lines in prop::collection::vec(line(), 0..40),
-            projection in prop::sample::subsequence(vec!["id", "price", "name", "date_time"], 1..4)
+            projection in prop::sample::subsequence(vec!["id", "price", "name", "date_time"], 1..=4)
                 .prop_shuffle(),
             batch_size in 1usize..9,
             chunk in 16usize..200,
@@ -754,14 +732,16 @@ mod compaction {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("t.csv"), lines.join("\n")).unwrap();
             let options = CsvOptions { on_error: OnError::SideOutput, ..Default::default() };
-            let source = |on| {
+            let source = |how| {
                 CsvSourceFactory::new(dir.path(), small_schema(), options)
                     .with_projection(&projection)
                     .unwrap()
                     .with_chunk_size(chunk)
-                    .with_compaction(on)
+                    .with_simple_lines(how)
             };
-            prop_assert_eq!(read(&source(true), batch_size), read(&source(false), batch_size));
+            let whole = read(&source(SimpleLines::Whole), batch_size);
+            prop_assert_eq!(&read(&source(SimpleLines::Split), batch_size), &whole);
+            prop_assert_eq!(&read(&source(SimpleLines::Compact), batch_size), &whole);
         }
     }
 }

@@ -184,6 +184,24 @@ impl StrFunc {
             }
             StrFunc::Replace => {
                 let (a, from, to) = (s(0)?, s(1)?, s(2)?);
+                if let (StrArg::Const(Some(f)), StrArg::Const(Some(t))) = (&from, &to) {
+                    if !f.is_empty() {
+                        // A constant pattern: one searcher for the whole column (a
+                        // one-byte pattern is a `memchr`), not a string search set up per row.
+                        let finder = memchr::memmem::Finder::new(f.as_bytes());
+                        return Ok(strings(n, |i, b| {
+                            let x = a.get(i)?;
+                            let mut last = 0;
+                            for at in finder.find_iter(x.as_bytes()) {
+                                write(b, &x[last..at]);
+                                write(b, t);
+                                last = at + f.len();
+                            }
+                            write(b, &x[last..]);
+                            Some(())
+                        }));
+                    }
+                }
                 strings(n, |i, b| {
                     let (x, f, t) = (a.get(i)?, from.get(i)?, to.get(i)?);
                     let mut last = 0;

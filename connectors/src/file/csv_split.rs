@@ -1,0 +1,469 @@
+//! Direct decoding of simple CSV lines: the fields a job reads are found with one `memchr2`
+//! pass ([`LineSplitter`]) and parsed straight into Arrow columns with arrow's own value
+//! parsers, so no tokenizer copies the line first.
+//!
+//! arrow's CSV decoder runs `csv_core`'s byte-at-a-time state machine over every byte of
+//! every field, copies the fields into a record buffer, checks that buffer is UTF-8 and
+//! then parses each projected value out of it. For a line with no quote and no carriage
+//! return (see `csv_compact::is_simple`) a delimiter or newline byte always ends a field,
+//! so the field bounds come from `memchr2` (many bytes per instruction), and:
+//!
+//! ```text
+//!  buf ──memchr2──▶ bounds (row × wanted field) ──per column, one typed loop──▶ arrays
+//!                                                 Utf8: one copy into the values buffer
+//!                                                 numbers, decimals, booleans, dates:
+//!                                                 arrow_cast's parsers, as arrow-csv
+//! ```
+//!
+//! Values are read exactly as arrow-csv reads them: an empty field is null; numbers, dates
+//! and decimals go through the same `arrow_cast` parsers (`Parser::parse`, `parse_decimal`)
+//! and booleans through the same case-insensitive `true`/`false`. A column of any other
+//! type (timestamps with a zone, times, intervals...) makes the CSV source take the
+//! compacted path instead. The lines are split first, then checked to be simple and UTF-8
+//! as a whole (as arrow's decoder checks every field) while they are still in cache; lines
+//! that are not simple are left to arrow's decoder. A value that does not parse, lines that
+//! are not UTF-8, or a wrong field count fail the whole decode call; the file source then
+//! bisects the batch with fresh decoders and diagnoses the bad line against the whole line,
+//! so errors are the same as on the other paths.
+//!
+//! Measured by the `csv_throughput` test (see the `csv` module).
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, RecordBatchOptions};
+use arrow::array::{NullBufferBuilder, StringBuilder};
+use arrow::buffer::ScalarBuffer;
+use arrow::compute::kernels::cast_utils::{parse_decimal, Parser};
+use arrow::datatypes::*;
+use arrow::error::ArrowError;
+
+use super::csv_compact::{is_simple, LineSplitter};
+
+/// Builds one column from the fields of split lines.
+trait Column: Send {
+    /// Appends field `col` of each row of `bounds` (rows of `stride` fields) from `text`.
+    fn extend(
+        &mut self,
+        text: &str,
+        bounds: &[(usize, usize)],
+        stride: usize,
+        col: usize,
+    ) -> Result<(), ArrowError>;
+    /// The values appended since the last call.
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError>;
+}
+
+/// Field `s..e` of `text`; an error only where a delimiter that is not ASCII cut a character.
+#[inline]
+fn field(text: &str, s: usize, e: usize) -> Result<&str, ArrowError> {
+    text.get(s..e).ok_or_else(|| {
+        ArrowError::CsvError("a delimiter splits a UTF-8 character of a field".into())
+    })
+}
+
+fn parse_error(value: &str, data_type: &DataType) -> ArrowError {
+    ArrowError::ParseError(format!(
+        "Error while parsing value '{value}' as type '{data_type}'"
+    ))
+}
+
+/// A primitive column parsed with `T`'s parser, as arrow-csv parses it.
+struct Prim<T: ArrowPrimitiveType + Parser> {
+    values: Vec<T::Native>,
+    nulls: NullBufferBuilder,
+    data_type: DataType,
+}
+
+impl<T: ArrowPrimitiveType + Parser> Column for Prim<T> {
+    fn extend(
+        &mut self,
+        text: &str,
+        bounds: &[(usize, usize)],
+        stride: usize,
+        col: usize,
+    ) -> Result<(), ArrowError> {
+        self.values.reserve(bounds.len() / stride);
+        for &(s, e) in bounds.iter().skip(col).step_by(stride) {
+            if s == e {
+                self.values.push(T::Native::default());
+                self.nulls.append_null();
+                continue;
+            }
+            let v = field(text, s, e)?;
+            let x = T::parse(v).ok_or_else(|| parse_error(v, &self.data_type))?;
+            self.values.push(x);
+            self.nulls.append_non_null();
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        let values = ScalarBuffer::from(std::mem::take(&mut self.values));
+        Ok(Arc::new(PrimitiveArray::<T>::try_new(
+            values,
+            self.nulls.finish(),
+        )?))
+    }
+}
+
+/// A `Utf8` column: each field copied once into the builder's values buffer (the text was
+/// checked to be UTF-8 as a whole).
+struct Utf8(StringBuilder);
+
+impl Column for Utf8 {
+    fn extend(
+        &mut self,
+        text: &str,
+        bounds: &[(usize, usize)],
+        stride: usize,
+        col: usize,
+    ) -> Result<(), ArrowError> {
+        for &(s, e) in bounds.iter().skip(col).step_by(stride) {
+            if s == e {
+                self.0.append_null();
+            } else {
+                self.0.append_value(field(text, s, e)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        Ok(Arc::new(self.0.finish()))
+    }
+}
+
+/// arrow-csv's boolean parser.
+fn parse_bool(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// A `Boolean` column.
+struct Bool {
+    values: Vec<bool>,
+    nulls: NullBufferBuilder,
+}
+
+impl Column for Bool {
+    fn extend(
+        &mut self,
+        text: &str,
+        bounds: &[(usize, usize)],
+        stride: usize,
+        col: usize,
+    ) -> Result<(), ArrowError> {
+        for &(s, e) in bounds.iter().skip(col).step_by(stride) {
+            if s == e {
+                self.values.push(false);
+                self.nulls.append_null();
+                continue;
+            }
+            let v = field(text, s, e)?;
+            self.values
+                .push(parse_bool(v).ok_or_else(|| parse_error(v, &DataType::Boolean))?);
+            self.nulls.append_non_null();
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        let values = std::mem::take(&mut self.values);
+        Ok(Arc::new(BooleanArray::new(
+            values.into_iter().collect(),
+            self.nulls.finish(),
+        )))
+    }
+}
+
+/// A `Decimal128` column, parsed with arrow's `parse_decimal`.
+struct Dec128 {
+    values: Vec<i128>,
+    nulls: NullBufferBuilder,
+    precision: u8,
+    scale: i8,
+}
+
+impl Column for Dec128 {
+    fn extend(
+        &mut self,
+        text: &str,
+        bounds: &[(usize, usize)],
+        stride: usize,
+        col: usize,
+    ) -> Result<(), ArrowError> {
+        for &(s, e) in bounds.iter().skip(col).step_by(stride) {
+            if s == e {
+                self.values.push(0);
+                self.nulls.append_null();
+                continue;
+            }
+            let v = field(text, s, e)?;
+            self.values.push(parse_decimal::<Decimal128Type>(
+                v,
+                self.precision,
+                self.scale,
+            )?);
+            self.nulls.append_non_null();
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        let values = ScalarBuffer::from(std::mem::take(&mut self.values));
+        Ok(Arc::new(
+            PrimitiveArray::<Decimal128Type>::try_new(values, self.nulls.finish())?
+                .with_precision_and_scale(self.precision, self.scale)?,
+        ))
+    }
+}
+
+fn prim<T: ArrowPrimitiveType + Parser>(t: &DataType) -> Box<dyn Column> {
+    Box::new(Prim::<T> {
+        values: Vec::new(),
+        nulls: NullBufferBuilder::new(0),
+        data_type: t.clone(),
+    })
+}
+
+/// The column builder for `t`, `None` for a type only arrow's decoder reads.
+fn column(t: &DataType) -> Option<Box<dyn Column>> {
+    Some(match t {
+        DataType::Utf8 => Box::new(Utf8(StringBuilder::new())),
+        DataType::Boolean => Box::new(Bool {
+            values: Vec::new(),
+            nulls: NullBufferBuilder::new(0),
+        }),
+        DataType::Int8 => prim::<Int8Type>(t),
+        DataType::Int16 => prim::<Int16Type>(t),
+        DataType::Int32 => prim::<Int32Type>(t),
+        DataType::Int64 => prim::<Int64Type>(t),
+        DataType::UInt8 => prim::<UInt8Type>(t),
+        DataType::UInt16 => prim::<UInt16Type>(t),
+        DataType::UInt32 => prim::<UInt32Type>(t),
+        DataType::UInt64 => prim::<UInt64Type>(t),
+        DataType::Float32 => prim::<Float32Type>(t),
+        DataType::Float64 => prim::<Float64Type>(t),
+        DataType::Date32 => prim::<Date32Type>(t),
+        DataType::Decimal128(p, s) => Box::new(Dec128 {
+            values: Vec::new(),
+            nulls: NullBufferBuilder::new(0),
+            precision: *p,
+            scale: *s,
+        }),
+        _ => return None,
+    })
+}
+
+/// Decodes simple CSV lines into batches of `schema` (the projected fields, in order).
+pub(crate) struct SplitDecoder {
+    splitter: LineSplitter,
+    columns: Vec<Box<dyn Column>>,
+    schema: SchemaRef,
+    /// Rows decoded since the last flush.
+    rows: usize,
+    batch_size: usize,
+}
+
+impl SplitDecoder {
+    /// A decoder of the fields `wanted` of lines of `fields` fields, read as `schema` (one
+    /// field per wanted field); `None` when a column's type is not read here.
+    pub(crate) fn new(
+        delimiter: u8,
+        fields: usize,
+        wanted: &[usize],
+        schema: SchemaRef,
+        batch_size: usize,
+    ) -> Option<Self> {
+        if wanted.is_empty() || wanted.len() != schema.fields().len() {
+            return None;
+        }
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| column(f.data_type()))
+            .collect::<Option<Vec<_>>>()?;
+        Some(SplitDecoder {
+            splitter: LineSplitter::new(delimiter, fields, wanted),
+            columns,
+            schema,
+            rows: 0,
+            batch_size,
+        })
+    }
+
+    /// Rows the current batch can still take.
+    pub(crate) fn capacity(&self) -> usize {
+        self.batch_size - self.rows
+    }
+
+    /// Decodes lines from the start of `buf` until the batch is full; returns the bytes
+    /// used (whole lines), or `None`, having used nothing, when those lines are not simple
+    /// (a quote or a carriage return: arrow's decoder must read them).
+    ///
+    /// The lines are split first and checked after, while they are in cache: one pass over
+    /// memory instead of two.
+    ///
+    /// # Errors
+    /// A wrong field count, a value that does not parse, lines that are not UTF-8.
+    pub(crate) fn decode(&mut self, buf: &[u8]) -> Result<Option<usize>, ArrowError> {
+        let (used, rows) = match self.splitter.split(buf, self.capacity()) {
+            Ok(split) => split,
+            // A quoted delimiter miscounts the fields: not an error of a simple line.
+            Err(_) if !is_simple(buf) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !self.splitter.simple() {
+            return Ok(None);
+        }
+        let lines = &buf[..used];
+        let text = std::str::from_utf8(lines)
+            .map_err(|e| ArrowError::CsvError(format!("CSV lines are not UTF-8: {e}")))?;
+        let (bounds, stride) = (self.splitter.bounds(), self.splitter.width());
+        for (col, c) in self.columns.iter_mut().enumerate() {
+            c.extend(text, bounds, stride, col)?;
+        }
+        self.rows += rows;
+        Ok(Some(used))
+    }
+
+    /// The rows decoded since the last flush, `None` if there are none.
+    ///
+    /// # Errors
+    /// A string column that is not UTF-8; nulls in a column declared NOT NULL.
+    pub(crate) fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let columns = self
+            .columns
+            .iter_mut()
+            .map(|c| c.finish())
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(Some(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &options,
+        )?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::util::pretty::pretty_format_batches;
+
+    use super::*;
+
+    fn schema(types: &[DataType]) -> SchemaRef {
+        Arc::new(Schema::new(
+            types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Field::new(format!("c{i}"), t.clone(), true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    fn decode(types: &[DataType], fields: usize, wanted: &[usize], text: &str) -> String {
+        let mut d = SplitDecoder::new(b',', fields, wanted, schema(types), 100).unwrap();
+        let used = d.decode(text.as_bytes()).unwrap();
+        assert_eq!(used, Some(text.len()));
+        let b = d.flush().unwrap().unwrap();
+        pretty_format_batches(&[b]).unwrap().to_string()
+    }
+
+    #[test]
+    fn reads_each_type_as_arrow_does() {
+        let types = [
+            DataType::Int64,
+            DataType::Utf8,
+            DataType::Float64,
+            DataType::Boolean,
+            DataType::Decimal128(10, 2),
+            DataType::Date32,
+        ];
+        let out = decode(
+            &types,
+            7,
+            &[0, 1, 2, 3, 4, 6],
+            "1,a,1.5,true,3.14,skip,2020-01-02\n,,,,,x,\n-7,é,1e3,FALSE,-2,y,1970-01-01",
+        );
+        let want = "\
++----+----+--------+-------+-------+------------+
+| c0 | c1 | c2     | c3    | c4    | c5         |
++----+----+--------+-------+-------+------------+
+| 1  | a  | 1.5    | true  | 3.14  | 2020-01-02 |
+|    |    |        |       |       |            |
+| -7 | é  | 1000.0 | false | -2.00 | 1970-01-01 |
++----+----+--------+-------+-------+------------+";
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn stops_at_the_batch_size_and_continues() {
+        let mut d = SplitDecoder::new(b',', 2, &[1], schema(&[DataType::Int64]), 2).unwrap();
+        let text = b"a,1\n\nb,2\nc,3\n";
+        let used = d.decode(text).unwrap().unwrap();
+        assert_eq!(used, b"a,1\n\nb,2\n".len());
+        assert_eq!(d.capacity(), 0);
+        assert_eq!(d.flush().unwrap().unwrap().num_rows(), 2);
+        assert_eq!(d.decode(&text[used..]).unwrap(), Some(4));
+        assert_eq!(d.flush().unwrap().unwrap().num_rows(), 1);
+        assert!(d.flush().unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_values_and_lines_are_errors() {
+        let t = [DataType::Int64];
+        let mut d = SplitDecoder::new(b',', 2, &[0], schema(&t), 10).unwrap();
+        let err = d.decode(b"x,1\n").unwrap_err().to_string();
+        assert!(err.contains("'x' as type 'Int64'"), "{err}");
+        let mut d = SplitDecoder::new(b',', 2, &[0], schema(&t), 10).unwrap();
+        let err = d.decode(b"1,2,3\n").unwrap_err().to_string();
+        assert!(err.contains("expected 2 got 3"), "{err}");
+        let mut d = SplitDecoder::new(b',', 2, &[0], schema(&[DataType::Utf8]), 10).unwrap();
+        let err = d.decode(b"ok,x\nok,\xff\xfe\n").unwrap_err().to_string();
+        assert!(
+            err.contains("not UTF-8"),
+            "invalid UTF-8, even in a field not read: {err}"
+        );
+        let mut d = SplitDecoder::new(b',', 1, &[0], schema(&[DataType::Boolean]), 10).unwrap();
+        assert!(d.decode(b"yes\n").is_err());
+    }
+
+    #[test]
+    fn not_null_columns_refuse_empty_fields() {
+        let s = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        let mut d = SplitDecoder::new(b',', 2, &[0], s, 10).unwrap();
+        d.decode(b",1\n").unwrap();
+        assert!(d.flush().is_err());
+    }
+
+    #[test]
+    fn lines_that_are_not_simple_are_left_alone() {
+        let t = [DataType::Int64, DataType::Utf8];
+        for text in [&b"1,\"a,b\"\n"[..], b"1,a\r\n", b"1,\"a\"\n"] {
+            let mut d = SplitDecoder::new(b',', 2, &[0, 1], schema(&t), 10).unwrap();
+            assert_eq!(
+                d.decode(text).unwrap(),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+            assert!(d.flush().unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn other_types_are_left_to_arrow() {
+        let t = [DataType::Timestamp(TimeUnit::Second, Some("UTC".into()))];
+        assert!(SplitDecoder::new(b',', 1, &[0], schema(&t), 10).is_none());
+    }
+}
