@@ -1,5 +1,5 @@
-//! Hashing and partitioning kernels, each group against a memcpy of the same
-//! bytes, so results read as ratios from one run.
+//! Hashing, partitioning and text classification kernels, each group against a memcpy of
+//! the same bytes, so results read as ratios from one run.
 //!
 //! `cargo bench --bench kernels_hash`
 
@@ -10,6 +10,7 @@ use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, String
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use millstream_kernels::hash::{hash_columns, hash_i64};
 use millstream_kernels::partition::{assign_targets, split_batch, DEFAULT_MAX_PARALLELISM};
+use millstream_kernels::text::{classify_block, classify_block_scalar, BLOCK};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -137,5 +138,55 @@ fn bench_partition(c: &mut Criterion) {
     black_box(batch.column(0).len());
 }
 
-criterion_group!(benches, bench_hash_i64, bench_hash_utf8, bench_partition);
+/// The CSV split path's byte classification over 64 KiB of Nexmark-like bid lines: the SSE2
+/// kernel against its scalar oracle (the gain that justifies the `unsafe` load).
+fn bench_classify(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut text = Vec::with_capacity(ROWS + 200);
+    while text.len() < ROWS {
+        let extra: String = (0..rng.random_range(60..90))
+            .map(|_| rng.random_range(b'a'..=b'z') as char)
+            .collect();
+        text.extend_from_slice(
+            format!(
+                "{},{},{},Google,https://www.nexmark.com/a/b/c/item.htm?query=1,\
+                 2015-07-15 00:00:00.{:03},{extra}\n",
+                rng.random_range(1000..2000),
+                rng.random_range(1000..5000),
+                rng.random_range(1..100_000_000),
+                rng.random_range(0..1000)
+            )
+            .as_bytes(),
+        );
+    }
+    text.truncate(ROWS);
+    let blocks: Vec<[u8; BLOCK]> = text
+        .chunks_exact(BLOCK)
+        .map(|b| b.try_into().expect("chunks_exact gives whole blocks"))
+        .collect();
+    let mut group = c.benchmark_group("classify_block 64K");
+    group.throughput(Throughput::Bytes(ROWS as u64));
+    memcpy_bench(&mut group, &text);
+    let blocks = &blocks;
+    let run = |f: fn(&[u8; BLOCK], u8) -> (u64, u64)| {
+        move || {
+            blocks
+                .iter()
+                .fold(0u32, |n, b| n + f(black_box(b), b',').0.count_ones())
+        }
+    };
+    group.bench_function("classify_block simd", |b| b.iter(run(classify_block)));
+    group.bench_function("classify_block scalar", |b| {
+        b.iter(run(classify_block_scalar))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_hash_i64,
+    bench_hash_utf8,
+    bench_partition,
+    bench_classify
+);
 criterion_main!(benches);
