@@ -28,11 +28,12 @@
 //!
 //! Measured by the `csv_throughput` test (see the `csv` module).
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, RecordBatchOptions};
 use arrow::array::{NullBufferBuilder, StringBuilder};
-use arrow::buffer::ScalarBuffer;
+use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::compute::kernels::cast_utils::{parse_decimal, Parser};
 use arrow::datatypes::*;
 use arrow::error::ArrowError;
@@ -67,14 +68,92 @@ fn parse_error(value: &str, data_type: &DataType) -> ArrowError {
     ))
 }
 
-/// A primitive column parsed with `T`'s parser, as arrow-csv parses it.
-struct Prim<T: ArrowPrimitiveType + Parser> {
-    values: Vec<T::Native>,
-    nulls: NullBufferBuilder,
-    data_type: DataType,
+/// How the values of one non-string type are parsed and assembled, as arrow-csv does it.
+trait Values: Send {
+    /// The value of one field.
+    type Native: Default + Send;
+    /// Parses a non-empty field.
+    fn parse(&self, s: &str) -> Result<Self::Native, ArrowError>;
+    /// The array of `values` with `nulls`.
+    fn array(
+        &self,
+        values: Vec<Self::Native>,
+        nulls: Option<NullBuffer>,
+    ) -> Result<ArrayRef, ArrowError>;
 }
 
-impl<T: ArrowPrimitiveType + Parser> Column for Prim<T> {
+/// A primitive type read with its `arrow_cast` parser.
+struct Prim<T>(DataType, PhantomData<fn() -> T>);
+
+impl<T: ArrowPrimitiveType + Parser> Values for Prim<T> {
+    type Native = T::Native;
+
+    fn parse(&self, s: &str) -> Result<T::Native, ArrowError> {
+        T::parse(s).ok_or_else(|| parse_error(s, &self.0))
+    }
+
+    fn array(
+        &self,
+        values: Vec<T::Native>,
+        nulls: Option<NullBuffer>,
+    ) -> Result<ArrayRef, ArrowError> {
+        Ok(Arc::new(PrimitiveArray::<T>::try_new(
+            ScalarBuffer::from(values),
+            nulls,
+        )?))
+    }
+}
+
+/// `Decimal128`, read with arrow's `parse_decimal`.
+struct Dec128(u8, i8);
+
+impl Values for Dec128 {
+    type Native = i128;
+
+    fn parse(&self, s: &str) -> Result<i128, ArrowError> {
+        parse_decimal::<Decimal128Type>(s, self.0, self.1)
+    }
+
+    fn array(&self, values: Vec<i128>, nulls: Option<NullBuffer>) -> Result<ArrayRef, ArrowError> {
+        Ok(Arc::new(
+            PrimitiveArray::<Decimal128Type>::try_new(ScalarBuffer::from(values), nulls)?
+                .with_precision_and_scale(self.0, self.1)?,
+        ))
+    }
+}
+
+/// `Boolean`, read as arrow-csv reads it: `true` or `false` in any case.
+struct Bool;
+
+impl Values for Bool {
+    type Native = bool;
+
+    fn parse(&self, s: &str) -> Result<bool, ArrowError> {
+        if s.eq_ignore_ascii_case("false") {
+            Ok(false)
+        } else if s.eq_ignore_ascii_case("true") {
+            Ok(true)
+        } else {
+            Err(parse_error(s, &DataType::Boolean))
+        }
+    }
+
+    fn array(&self, values: Vec<bool>, nulls: Option<NullBuffer>) -> Result<ArrayRef, ArrowError> {
+        Ok(Arc::new(BooleanArray::new(
+            values.into_iter().collect(),
+            nulls,
+        )))
+    }
+}
+
+/// A column of a non-string type: an empty field is null, any other is parsed by `V`.
+struct Parsed<V: Values> {
+    values: Vec<V::Native>,
+    nulls: NullBufferBuilder,
+    how: V,
+}
+
+impl<V: Values> Column for Parsed<V> {
     fn extend(
         &mut self,
         text: &str,
@@ -85,24 +164,19 @@ impl<T: ArrowPrimitiveType + Parser> Column for Prim<T> {
         self.values.reserve(bounds.len() / stride);
         for &(s, e) in bounds.iter().skip(col).step_by(stride) {
             if s == e {
-                self.values.push(T::Native::default());
+                self.values.push(V::Native::default());
                 self.nulls.append_null();
-                continue;
+            } else {
+                self.values.push(self.how.parse(field(text, s, e)?)?);
+                self.nulls.append_non_null();
             }
-            let v = field(text, s, e)?;
-            let x = T::parse(v).ok_or_else(|| parse_error(v, &self.data_type))?;
-            self.values.push(x);
-            self.nulls.append_non_null();
         }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
-        let values = ScalarBuffer::from(std::mem::take(&mut self.values));
-        Ok(Arc::new(PrimitiveArray::<T>::try_new(
-            values,
-            self.nulls.finish(),
-        )?))
+        self.how
+            .array(std::mem::take(&mut self.values), self.nulls.finish())
     }
 }
 
@@ -133,112 +207,23 @@ impl Column for Utf8 {
     }
 }
 
-/// arrow-csv's boolean parser.
-fn parse_bool(s: &str) -> Option<bool> {
-    if s.eq_ignore_ascii_case("false") {
-        Some(false)
-    } else if s.eq_ignore_ascii_case("true") {
-        Some(true)
-    } else {
-        None
-    }
-}
-
-/// A `Boolean` column.
-struct Bool {
-    values: Vec<bool>,
-    nulls: NullBufferBuilder,
-}
-
-impl Column for Bool {
-    fn extend(
-        &mut self,
-        text: &str,
-        bounds: &[(usize, usize)],
-        stride: usize,
-        col: usize,
-    ) -> Result<(), ArrowError> {
-        for &(s, e) in bounds.iter().skip(col).step_by(stride) {
-            if s == e {
-                self.values.push(false);
-                self.nulls.append_null();
-                continue;
-            }
-            let v = field(text, s, e)?;
-            self.values
-                .push(parse_bool(v).ok_or_else(|| parse_error(v, &DataType::Boolean))?);
-            self.nulls.append_non_null();
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
-        let values = std::mem::take(&mut self.values);
-        Ok(Arc::new(BooleanArray::new(
-            values.into_iter().collect(),
-            self.nulls.finish(),
-        )))
-    }
-}
-
-/// A `Decimal128` column, parsed with arrow's `parse_decimal`.
-struct Dec128 {
-    values: Vec<i128>,
-    nulls: NullBufferBuilder,
-    precision: u8,
-    scale: i8,
-}
-
-impl Column for Dec128 {
-    fn extend(
-        &mut self,
-        text: &str,
-        bounds: &[(usize, usize)],
-        stride: usize,
-        col: usize,
-    ) -> Result<(), ArrowError> {
-        for &(s, e) in bounds.iter().skip(col).step_by(stride) {
-            if s == e {
-                self.values.push(0);
-                self.nulls.append_null();
-                continue;
-            }
-            let v = field(text, s, e)?;
-            self.values.push(parse_decimal::<Decimal128Type>(
-                v,
-                self.precision,
-                self.scale,
-            )?);
-            self.nulls.append_non_null();
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
-        let values = ScalarBuffer::from(std::mem::take(&mut self.values));
-        Ok(Arc::new(
-            PrimitiveArray::<Decimal128Type>::try_new(values, self.nulls.finish())?
-                .with_precision_and_scale(self.precision, self.scale)?,
-        ))
-    }
+fn parsed<V: Values + 'static>(how: V) -> Box<dyn Column> {
+    Box::new(Parsed {
+        values: Vec::new(),
+        nulls: NullBufferBuilder::new(0),
+        how,
+    })
 }
 
 fn prim<T: ArrowPrimitiveType + Parser>(t: &DataType) -> Box<dyn Column> {
-    Box::new(Prim::<T> {
-        values: Vec::new(),
-        nulls: NullBufferBuilder::new(0),
-        data_type: t.clone(),
-    })
+    parsed(Prim::<T>(t.clone(), PhantomData))
 }
 
 /// The column builder for `t`, `None` for a type only arrow's decoder reads.
 fn column(t: &DataType) -> Option<Box<dyn Column>> {
     Some(match t {
         DataType::Utf8 => Box::new(Utf8(StringBuilder::new())),
-        DataType::Boolean => Box::new(Bool {
-            values: Vec::new(),
-            nulls: NullBufferBuilder::new(0),
-        }),
+        DataType::Boolean => parsed(Bool),
         DataType::Int8 => prim::<Int8Type>(t),
         DataType::Int16 => prim::<Int16Type>(t),
         DataType::Int32 => prim::<Int32Type>(t),
@@ -250,12 +235,7 @@ fn column(t: &DataType) -> Option<Box<dyn Column>> {
         DataType::Float32 => prim::<Float32Type>(t),
         DataType::Float64 => prim::<Float64Type>(t),
         DataType::Date32 => prim::<Date32Type>(t),
-        DataType::Decimal128(p, s) => Box::new(Dec128 {
-            values: Vec::new(),
-            nulls: NullBufferBuilder::new(0),
-            precision: *p,
-            scale: *s,
-        }),
+        DataType::Decimal128(p, s) => parsed(Dec128(*p, *s)),
         _ => return None,
     })
 }
