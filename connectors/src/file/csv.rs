@@ -6,16 +6,21 @@
 //! `yyyy-MM-dd HH:mm:ss.SSS` at fixed positions and falls back to arrow's own parser for any
 //! other layout. Empty fields are nulls, as in arrow's reader.
 //!
-//! Simple lines (no quotes, no carriage returns) are first cut down to the projected fields
-//! by the `csv_compact` module, so arrow's tokenizer (`csv_core::Reader::read_record`, which
-//! copies every byte of every field) sees only what the job reads.
+//! Simple lines (no quotes, no carriage returns) are split straight into Arrow columns by
+//! the `csv_split` module where every projected column's type allows (numbers, decimals,
+//! booleans, dates, strings, and the fast-path timestamps as text); otherwise they are cut
+//! down to the projected fields by the `csv_compact` module, so arrow's tokenizer
+//! (`csv_core::Reader::read_record`, which copies every byte of every field) sees only what
+//! the job reads. Other lines go to arrow's decoder whole.
 //!
-//! Measured with the `csv_throughput` test (`cargo test --release -p millstream-connectors
-//! --lib csv_throughput -- --ignored --nocapture`, 1M-event `bid.csv`, one decoding thread,
-//! decoded rows per CPU second): `auction, bidder, price, date_time` 5.41 M with compaction
-//! against 4.38 M without; `bidder, date_time` 7.67 M against 5.11 M; all seven columns
-//! 2.97 M. The fixed-layout timestamp path gives 5.41 M against 4.60 M with arrow's
-//! timestamp parser (which goes through chrono).
+//! Measured with the `csv_throughput` test (`MILLSTREAM_BID_CSV=... cargo test --release -p
+//! millstream-connectors --lib csv_throughput -- --ignored --nocapture`, a 920,000-row
+//! `bid.csv`, one decoding thread, decoded rows per CPU second, split / compacted / whole
+//! lines in one run): q14's `auction, bidder, price, date_time, extra` 7.67 M / 3.41 M /
+//! 3.54 M; `auction, bidder, price, date_time` 11.50 M / 5.75 M / 4.38 M; `bidder,
+//! date_time` 18.40 M / 10.22 M / 5.41 M; all seven columns 4.84 M / 2.97 M / 3.07 M. With
+//! arrow's timestamp parser instead of the fixed-layout path (which turns the split path
+//! off for that column type) the four columns read at 4.84 M.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
