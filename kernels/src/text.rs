@@ -58,7 +58,7 @@ mod sse2 {
     use super::BLOCK;
 
     /// Four 16-byte lanes: per lane two compares and an `or` per mask, then `movemask`.
-    /// Measured in `benches/kernels_hash.rs` (`classify_block`) against the scalar loop.
+    /// `benches/kernels_hash.rs` (`classify_block`) times it against the scalar loop.
     #[inline]
     #[target_feature(enable = "sse2")]
     pub(super) fn classify_block(block: &[u8; BLOCK], delimiter: u8) -> (u64, u64) {

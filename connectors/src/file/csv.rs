@@ -33,7 +33,7 @@ use arrow::error::ArrowError;
 use millstream_core::connector::{Source, SourceContext, SourceFactory};
 use millstream_core::error::Result;
 
-use super::csv_compact::{is_simple, Compactor};
+use super::csv_compact::Compactor;
 use super::csv_split::SplitDecoder;
 use super::partition::{Partitioning, SourceColumns};
 use super::source::{decode_all, BatchDecoder, FileSettings, LineFormat};
@@ -105,8 +105,8 @@ pub struct CsvSourceFactory {
 /// How a CSV source reads simple lines (no quotes, no carriage returns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SimpleLines {
-    /// Split with `memchr` and parsed straight into columns (`csv_split`), where every
-    /// projected column's type allows; else compacted.
+    /// Split by a SIMD byte classification and parsed straight into columns
+    /// (`csv_split`), where every projected column's type allows; else compacted.
     Split,
     /// Cut down to the projected fields for arrow's decoder (`csv_compact`); the path
     /// `Split` falls back to for other types.
@@ -309,21 +309,15 @@ impl CsvFormat {
             _ => None,
         };
         let compact = match split {
-            Some(split) => Some(Simple {
-                path: SimplePath::Split(split),
-                checked: Checked::default(),
-            }),
+            Some(split) => Some(SimplePath::Split(split)),
             None if self.simple_lines != SimpleLines::Whole
                 && !projection.is_empty()
                 && projection.len() < fields =>
             {
-                Some(Simple {
-                    path: SimplePath::Compact(Box::new((
-                        Compactor::new(self.delimiter, fields, projection),
-                        self.builder(&schema, batch_size).build_decoder(),
-                    ))),
-                    checked: Checked::default(),
-                })
+                Some(SimplePath::Compact(Box::new((
+                    Compactor::new(self.delimiter, fields, projection),
+                    self.builder(&schema, batch_size).build_decoder(),
+                ))))
             }
             None => None,
         };
@@ -340,17 +334,9 @@ impl CsvFormat {
     }
 }
 
-/// The path of a [`CsvDecoder`] for simple lines.
-struct Simple {
-    path: SimplePath,
-    checked: Checked,
-}
-
-/// `(end address, length)` of the last buffer found simple: a suffix of it is too.
-#[derive(Default)]
-struct Checked(Option<(usize, usize)>);
-
-/// See [`SimpleLines`].
+/// The path of a [`CsvDecoder`] for simple lines; see [`SimpleLines`]. Both variants
+/// split the lines with `csv_compact::LineSplitter`, which checks they are simple in the
+/// same pass.
 enum SimplePath {
     /// Lines split straight into columns.
     Split(SplitDecoder),
@@ -368,14 +354,14 @@ impl SimplePath {
     }
 
     /// Decodes from `buf`: the bytes used, or `None` when the lines are not simple.
-    fn decode(&mut self, buf: &[u8], checked: &mut Checked) -> Result<Option<usize>, ArrowError> {
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<usize>, ArrowError> {
         match self {
-            // Checks the lines it split itself.
             SimplePath::Split(d) => d.decode(buf),
-            SimplePath::Compact(_) if !checked.is_simple(buf) => Ok(None),
             SimplePath::Compact(c) => {
                 let (compactor, decoder) = &mut **c;
-                let used = compactor.compact(buf, decoder.capacity())?;
+                let Some(used) = compactor.compact(buf, decoder.capacity())? else {
+                    return Ok(None);
+                };
                 let lines = compactor.output();
                 let read = decoder.decode(lines)?;
                 if read != lines.len() {
@@ -397,29 +383,13 @@ impl SimplePath {
     }
 }
 
-impl Checked {
-    /// Whether `buf` is simple, scanning it only when it is not a suffix of a buffer
-    /// already found simple.
-    fn is_simple(&mut self, buf: &[u8]) -> bool {
-        let end = buf.as_ptr() as usize + buf.len();
-        if matches!(self.0, Some((e, len)) if e == end && buf.len() <= len) {
-            return true;
-        }
-        let simple = is_simple(buf);
-        if simple {
-            self.0 = Some((end, buf.len()));
-        }
-        simple
-    }
-}
-
 /// Arrow's CSV decoder plus the timestamp conversion, reading simple lines by the simple
 /// path while the input is simple and whole lines otherwise. Only one of the two holds
 /// rows at a time.
 struct CsvDecoder {
     full: Decoder,
     /// Dropped for good at the first buffer that is not simple.
-    compact: Option<Simple>,
+    compact: Option<SimplePath>,
     /// Rows per batch of both decoders.
     batch_size: usize,
     output: SchemaRef,
@@ -431,16 +401,16 @@ impl CsvDecoder {
     fn decode_compact(&mut self, buf: &[u8]) -> Option<Result<usize, ArrowError>> {
         let c = self.compact.as_mut()?;
         if self.full.capacity() == self.batch_size {
-            if c.path.capacity() == 0 {
+            if c.capacity() == 0 {
                 return Some(Ok(0));
             }
-            match c.path.decode(buf, &mut c.checked) {
+            match c.decode(buf) {
                 Ok(Some(used)) => return Some(Ok(used)),
                 Ok(None) => {}
                 Err(e) => return Some(Err(e)),
             }
         }
-        if c.path.capacity() < self.batch_size {
+        if c.capacity() < self.batch_size {
             // Rows of the compacted path are pending: the caller flushes them first.
             return Some(Ok(0));
         }
@@ -459,7 +429,7 @@ impl BatchDecoder for CsvDecoder {
 
     fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
         let compacted = match &mut self.compact {
-            Some(c) => c.path.flush()?,
+            Some(c) => c.flush()?,
             None => None,
         };
         let Some(batch) = compacted.map_or_else(|| self.full.flush(), |b| Ok(Some(b)))? else {

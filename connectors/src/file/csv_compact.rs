@@ -4,15 +4,16 @@
 //! arrow's decoder (through `csv_core`) copies every byte of every field into its record
 //! buffer, even for columns its projection drops; on Nexmark's `bid.csv` (185-byte rows,
 //! `url` and `extra` the long fields) that is most of the decoding time for a query reading
-//! two narrow columns. The [`Compactor`] finds the field boundaries of a line with one
-//! `memchr2` pass over the buffer (delimiters and newlines), checks the field count, and
-//! appends the wanted fields, in projection order, as a new line to a scratch buffer that
-//! the decoder then reads with the projected schema. The output has one line per non-empty
-//! input line, so row counts and line numbers are unchanged.
+//! two narrow columns. The [`Compactor`] finds the field boundaries of the lines with the
+//! [`LineSplitter`] (one pass over the bytes, which also checks the field counts and whether
+//! the lines are simple), and appends the wanted fields, in projection order, as new lines
+//! to a scratch buffer that the decoder then reads with the projected schema. The output has
+//! one line per non-empty input line, so row counts and line numbers are unchanged. The
+//! `csv_split` module reads the same split lines straight into columns instead.
 //!
-//! The compacted path is only correct where a delimiter or newline byte always ends a
-//! field: it is taken for a buffer with no quote (`"`) and no carriage return (`\r`, which
-//! `csv_core` also reads as a line end); any other buffer goes to arrow's decoder whole.
+//! Both paths are only correct where a delimiter or newline byte always ends a field: they
+//! read lines with no quote (`"`) and no carriage return (`\r`, which `csv_core` also reads
+//! as a line end); for any other lines they return `None` and arrow's decoder reads them.
 //! A line with the wrong number of fields is an error here too, and the file source's error
 //! path then diagnoses it against the original line. One difference remains: bytes of a
 //! field the job does not read are not checked to be UTF-8.
@@ -161,8 +162,28 @@ impl LineSplitter {
         Ok(())
     }
 
+    /// [`split`](Self::split), for the paths that read only simple lines: `None` when the
+    /// lines split are not simple (a quote or a carriage return), or when splitting failed
+    /// on a buffer that is not simple (a quoted delimiter miscounts the fields); the bounds
+    /// of `Some` lines are right.
+    ///
+    /// # Errors
+    /// A simple line whose field count is not the file's.
+    pub(crate) fn split_simple(
+        &mut self,
+        buf: &[u8],
+        max_rows: usize,
+    ) -> Result<Option<(usize, usize)>, ArrowError> {
+        match self.split(buf, max_rows) {
+            Ok(split) => Ok(self.simple.then_some(split)),
+            Err(_) if !is_simple(buf) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether the lines of the last [`split`](Self::split) have no quote and no carriage
     /// return: their bounds are right.
+    #[cfg(test)]
     pub(crate) fn simple(&self) -> bool {
         self.simple
     }
@@ -195,16 +216,22 @@ impl Compactor {
         }
     }
 
-    /// Compacts up to `max_rows` lines from the start of `buf` (a simple buffer, see
-    /// [`is_simple`]); returns the bytes of `buf` used, whole lines only (a final line
-    /// without a newline counts as whole). The lines are in [`output`](Self::output) until
-    /// the next call.
+    /// Compacts up to `max_rows` lines from the start of `buf`; returns the bytes of `buf`
+    /// used, whole lines only (a final line without a newline counts as whole), or `None`
+    /// when those lines are not simple (see [`LineSplitter::split_simple`]). The lines are
+    /// in [`output`](Self::output) until the next call.
     ///
     /// # Errors
-    /// [`ArrowError::CsvError`] for a line whose field count is not the file's.
-    pub(crate) fn compact(&mut self, buf: &[u8], max_rows: usize) -> Result<usize, ArrowError> {
+    /// [`ArrowError::CsvError`] for a simple line whose field count is not the file's.
+    pub(crate) fn compact(
+        &mut self,
+        buf: &[u8],
+        max_rows: usize,
+    ) -> Result<Option<usize>, ArrowError> {
         self.out.clear();
-        let (used, _) = self.splitter.split(buf, max_rows)?;
+        let Some((used, _)) = self.splitter.split_simple(buf, max_rows)? else {
+            return Ok(None);
+        };
         let (delimiter, width) = (self.splitter.delimiter, self.splitter.width());
         for row in self.splitter.bounds().chunks_exact(width.max(1)) {
             for (k, &(s, e)) in row.iter().enumerate() {
@@ -220,7 +247,7 @@ impl Compactor {
             }
             self.out.push(b'\n');
         }
-        Ok(used)
+        Ok(Some(used))
     }
 
     /// The lines of the last [`compact`](Self::compact) call.
@@ -235,7 +262,7 @@ mod tests {
 
     fn compact(fields: usize, wanted: &[usize], buf: &str, max: usize) -> (usize, String) {
         let mut c = Compactor::new(b',', fields, wanted);
-        let used = c.compact(buf.as_bytes(), max).unwrap();
+        let used = c.compact(buf.as_bytes(), max).unwrap().unwrap();
         (used, String::from_utf8(c.output().to_vec()).unwrap())
     }
 
@@ -264,6 +291,17 @@ mod tests {
         assert!(err.contains("expected 3 got 2"), "{err}");
         let err = c.compact(b"a,b,c,d\n", 10).unwrap_err().to_string();
         assert!(err.contains("expected 3 got 4"), "{err}");
+    }
+
+    #[test]
+    fn lines_that_are_not_simple_are_left_to_arrow() {
+        for buf in [&b"1,\"a,b\"\n"[..], b"1,a\r\n", b"1,2\n3,\"x\"\n"] {
+            let mut c = Compactor::new(b',', 2, &[1]);
+            assert_eq!(c.compact(buf, 10).unwrap(), None, "{buf:?}");
+        }
+        // Not simple past the lines asked for: those lines are read.
+        let mut c = Compactor::new(b',', 2, &[1]);
+        assert_eq!(c.compact(b"1,2\n3,\"x\"\n", 1).unwrap(), Some(4));
     }
 
     #[test]

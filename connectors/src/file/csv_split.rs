@@ -38,7 +38,7 @@ use arrow::compute::kernels::cast_utils::{parse_decimal, Parser};
 use arrow::datatypes::*;
 use arrow::error::ArrowError;
 
-use super::csv_compact::{is_simple, LineSplitter};
+use super::csv_compact::LineSplitter;
 
 /// Builds one column from the fields of split lines.
 trait Column: Send {
@@ -292,15 +292,9 @@ impl SplitDecoder {
     /// # Errors
     /// A wrong field count, a value that does not parse, lines that are not UTF-8.
     pub(crate) fn decode(&mut self, buf: &[u8]) -> Result<Option<usize>, ArrowError> {
-        let (used, rows) = match self.splitter.split(buf, self.capacity()) {
-            Ok(split) => split,
-            // A quoted delimiter miscounts the fields: not an error of a simple line.
-            Err(_) if !is_simple(buf) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if !self.splitter.simple() {
+        let Some((used, rows)) = self.splitter.split_simple(buf, self.capacity())? else {
             return Ok(None);
-        }
+        };
         let lines = &buf[..used];
         let text = std::str::from_utf8(lines)
             .map_err(|e| ArrowError::CsvError(format!("CSV lines are not UTF-8: {e}")))?;
