@@ -61,7 +61,7 @@
 //! ```
 
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
 pub mod file;

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use millstream_core::error::{Error, Result};
 
+use super::mapped::{map_range, ChunkBytes};
+
 /// One input file.
 #[derive(Debug, Clone)]
 pub(crate) struct InputFile {
@@ -100,7 +102,7 @@ pub(crate) struct Chunk {
     /// Index of the file in the input list.
     pub(crate) file: usize,
     /// The bytes; the chunk's lines are `data[begin..]`, which ends with a newline.
-    pub(crate) data: Vec<u8>,
+    pub(crate) data: ChunkBytes,
     /// First byte of the chunk's first line in `data`.
     pub(crate) begin: usize,
     /// File offset of `data[begin]`.
@@ -113,34 +115,35 @@ pub(crate) struct Chunk {
     pub(crate) line: Option<u64>,
 }
 
+/// How chunks are brought into memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadMode {
+    /// Mapped from the file (module `mapped`), read where mapping fails.
+    Map,
+    /// Read into buffers.
+    Read,
+}
+
 /// Reads the lines of `spec` from `file`; skips the first line of a file when `skip_header`.
-/// `data` is a recycled buffer (its contents are discarded).
+/// `data` is a recycled buffer (its contents are discarded), used when the chunk is read
+/// rather than mapped.
 pub(crate) fn read_chunk(
     file: &mut File,
     input: &InputFile,
     spec: ChunkSpec,
     skip_header: bool,
-    mut data: Vec<u8>,
+    mode: ReadMode,
+    data: Vec<u8>,
 ) -> std::io::Result<Chunk> {
     let from = spec.start.saturating_sub(1);
-    file.seek(SeekFrom::Start(from))?;
-    data.clear();
-    data.reserve((spec.end - from) as usize + (64 << 10));
-    file.by_ref().take(spec.end - from).read_to_end(&mut data)?;
-    // Read on to the end of the line that straddles `end`.
-    if data.last() != Some(&b'\n') && spec.end < input.len {
-        loop {
-            let old = data.len();
-            file.by_ref().take(64 << 10).read_to_end(&mut data)?;
-            if data.len() == old {
-                break;
-            }
-            if let Some(i) = memchr::memchr(b'\n', &data[old..]) {
-                data.truncate(old + i + 1);
-                break;
-            }
-        }
-    }
+    let mapped = match mode {
+        ReadMode::Map => map_lines(file, from, spec.end)?,
+        ReadMode::Read => None,
+    };
+    let data = match mapped {
+        Some(bytes) => bytes,
+        None => ChunkBytes::Owned(read_lines(file, input, from, spec.end, data)?),
+    };
     // The first line belongs to this chunk only if it starts at `start`: that is, at offset 0
     // or right after a newline at `start - 1`.
     let mut begin = if spec.start == 0 {
@@ -151,9 +154,18 @@ pub(crate) fn read_chunk(
     if skip_header && spec.start == 0 {
         begin = memchr::memchr(b'\n', &data).map_or(data.len(), |i| i + 1);
     }
-    if begin < data.len() && data.last() != Some(&b'\n') {
-        data.push(b'\n');
-    }
+    let data = if begin < data.len() && data.last() != Some(&b'\n') {
+        // The file's last line has no newline: the chunk is copied to add one (at most one
+        // chunk per file).
+        let mut owned = match data {
+            ChunkBytes::Owned(v) => v,
+            ChunkBytes::Mapped { .. } => data.to_vec(),
+        };
+        owned.push(b'\n');
+        ChunkBytes::Owned(owned)
+    } else {
+        data
+    };
     Ok(Chunk {
         file: spec.file,
         begin,
@@ -166,19 +178,80 @@ pub(crate) fn read_chunk(
     })
 }
 
+/// Reads `[from, end)` of `file` and on to the end of the line that straddles `end`.
+fn read_lines(
+    file: &mut File,
+    input: &InputFile,
+    from: u64,
+    end: u64,
+    mut data: Vec<u8>,
+) -> std::io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(from))?;
+    data.clear();
+    data.reserve((end - from) as usize + (64 << 10));
+    file.by_ref().take(end - from).read_to_end(&mut data)?;
+    if data.last() != Some(&b'\n') && end < input.len {
+        loop {
+            let old = data.len();
+            file.by_ref().take(64 << 10).read_to_end(&mut data)?;
+            if data.len() == old {
+                break;
+            }
+            if let Some(i) = memchr::memchr(b'\n', &data[old..]) {
+                data.truncate(old + i + 1);
+                break;
+            }
+        }
+    }
+    Ok(data)
+}
+
+/// Maps `[from, end)` of `file` and on to the end of the line that straddles `end`, as
+/// [`read_lines`] reads it, within the file's length now. `None` when mapping fails: the
+/// caller reads instead.
+fn map_lines(file: &File, from: u64, end: u64) -> std::io::Result<Option<ChunkBytes>> {
+    let file_len = file.metadata()?.len();
+    let end = end.min(file_len);
+    if from >= end {
+        return Ok(Some(ChunkBytes::Owned(Vec::new())));
+    }
+    let nominal = (end - from) as usize;
+    let mut reach = 64u64 << 10;
+    loop {
+        let map_end = end.saturating_add(reach).min(file_len);
+        let Ok(map) = map_range(file, from, (map_end - from) as usize) else {
+            return Ok(None);
+        };
+        let len = if map[nominal - 1] == b'\n' || end == file_len {
+            nominal
+        } else if let Some(i) = memchr::memchr(b'\n', &map[nominal..]) {
+            nominal + i + 1
+        } else if map_end < file_len {
+            // A line longer than the reach: map further.
+            reach = reach.saturating_mul(4);
+            continue;
+        } else {
+            map.len()
+        };
+        return Ok(Some(ChunkBytes::Mapped { map, len }));
+    }
+}
+
 /// The read-ahead thread of one subtask: chunks come on `chunks`; buffers sent back on
-/// `recycle` are reused (fresh 4 MiB buffers cost about 5 % in page faults).
+/// `recycle` are reused when chunks are read (fresh 4 MiB buffers cost about 5 % in page
+/// faults).
 pub(crate) struct Reader {
     pub(crate) chunks: Receiver<Result<Chunk>>,
     pub(crate) recycle: Sender<Vec<u8>>,
 }
 
-/// Starts the read-ahead thread of one subtask: it reads `specs` in order and keeps one
-/// chunk ready beyond the one being decoded. It stops when the receiver is dropped.
+/// Starts the read-ahead thread of one subtask: it maps or reads (`mode`) `specs` in order
+/// and keeps one chunk ready beyond the one being decoded. It stops when the receiver is dropped.
 pub(crate) fn spawn_reader(
     files: Arc<Vec<InputFile>>,
     specs: Vec<ChunkSpec>,
     skip_header: bool,
+    mode: ReadMode,
     what: String,
 ) -> Result<Reader> {
     let (tx, rx) = bounded(1);
@@ -202,7 +275,7 @@ pub(crate) fn spawn_reader(
                     },
                 };
                 let buffer = recycled.try_recv().unwrap_or_default();
-                let chunk = read_chunk(file, input, spec, skip_header, buffer)
+                let chunk = read_chunk(file, input, spec, skip_header, mode, buffer)
                     .map_err(|e| Error::io(ctx(), e));
                 let failed = chunk.is_err();
                 if tx.send(chunk).is_err() || failed {
@@ -239,7 +312,7 @@ mod tests {
 
     use super::*;
 
-    fn lines_of_all_chunks(text: &str, chunk: usize, header: bool) -> Vec<String> {
+    fn lines_of_all_chunks(text: &str, chunk: usize, header: bool, mode: ReadMode) -> Vec<String> {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(text.as_bytes()).unwrap();
         let input = InputFile {
@@ -249,7 +322,7 @@ mod tests {
         let mut file = File::open(f.path()).unwrap();
         let mut out = Vec::new();
         for spec in plan_chunks(std::slice::from_ref(&input), chunk) {
-            let c = read_chunk(&mut file, &input, spec, header, Vec::new()).unwrap();
+            let c = read_chunk(&mut file, &input, spec, header, mode, Vec::new()).unwrap();
             let lines = std::str::from_utf8(&c.data[c.begin..]).unwrap();
             if !lines.is_empty() {
                 assert!(lines.ends_with('\n'));
@@ -265,16 +338,74 @@ mod tests {
     fn every_line_is_read_once_whatever_the_chunk_size() {
         let text = "a,1\nbb,22\n\nccc,333\nd,4\neeeee,55555";
         let expected: Vec<String> = text.lines().map(String::from).collect();
-        for chunk in 1..=text.len() + 1 {
+        for mode in [ReadMode::Map, ReadMode::Read] {
+            for chunk in 1..=text.len() + 1 {
+                assert_eq!(
+                    lines_of_all_chunks(text, chunk, false, mode),
+                    expected,
+                    "chunk {chunk} {mode:?}"
+                );
+                assert_eq!(
+                    lines_of_all_chunks(text, chunk, true, mode),
+                    expected[1..],
+                    "chunk {chunk} {mode:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mapped_chunks_equal_read_chunks_across_long_lines() {
+        // Lines longer than the first reach past a chunk's end (64 KiB) make the map grow.
+        let long = "x".repeat(300 << 10);
+        let text = format!("a\n{long}\nb,{long}\nc\n{long}");
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        let input = InputFile {
+            path: f.path().to_path_buf(),
+            len: text.len() as u64,
+        };
+        let mut file = File::open(f.path()).unwrap();
+        for chunk in [1000, 64 << 10, 100_003, 1 << 20] {
+            for spec in plan_chunks(std::slice::from_ref(&input), chunk) {
+                let m = read_chunk(&mut file, &input, spec, false, ReadMode::Map, Vec::new());
+                let r = read_chunk(&mut file, &input, spec, false, ReadMode::Read, Vec::new());
+                let (m, r) = (m.unwrap(), r.unwrap());
+                assert_eq!((m.begin, m.offset), (r.begin, r.offset), "{spec:?}");
+                assert!(*m.data == *r.data, "{spec:?}");
+            }
+        }
+        let all: Vec<String> = text.lines().map(String::from).collect();
+        assert_eq!(
+            lines_of_all_chunks(&text, 70_000, false, ReadMode::Map),
+            all
+        );
+    }
+
+    #[test]
+    fn a_file_shorter_than_listed_is_read_to_its_end() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"a,1\nb,2\nc,3\n").unwrap();
+        let input = InputFile {
+            path: f.path().to_path_buf(),
+            len: 100, // listed longer than it is now
+        };
+        for mode in [ReadMode::Map, ReadMode::Read] {
+            let mut file = File::open(f.path()).unwrap();
+            let mut lines = Vec::new();
+            for spec in plan_chunks(std::slice::from_ref(&input), 5) {
+                let c = read_chunk(&mut file, &input, spec, false, mode, Vec::new()).unwrap();
+                lines.extend(
+                    c.data[c.begin..]
+                        .split(|&b| b == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .map(|l| l.to_vec()),
+                );
+            }
             assert_eq!(
-                lines_of_all_chunks(text, chunk, false),
-                expected,
-                "chunk {chunk}"
-            );
-            assert_eq!(
-                lines_of_all_chunks(text, chunk, true),
-                expected[1..],
-                "chunk {chunk}"
+                lines,
+                [b"a,1".to_vec(), b"b,2".to_vec(), b"c,3".to_vec()],
+                "{mode:?}"
             );
         }
     }

@@ -112,6 +112,15 @@ impl JsonSourceFactory {
         self
     }
 
+    /// Whether the files are memory-mapped (the default) or read into buffers. Mapping saves
+    /// a copy of every byte; input files must not change while a job reads them either way
+    /// (a mapped file truncated meanwhile ends the process with `SIGBUS`), so switch it off
+    /// for files another process may rewrite in place.
+    pub fn with_memory_map(mut self, map: bool) -> Self {
+        self.settings.set_memory_map(map);
+        self
+    }
+
     /// Lines skipped or sent to the side output so far, across all subtasks.
     pub fn bad_rows(&self) -> u64 {
         self.settings.bad_rows()

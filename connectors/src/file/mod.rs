@@ -40,6 +40,7 @@ mod csv_compact;
 mod csv_split;
 mod json;
 mod json_value;
+mod mapped;
 pub mod parquet;
 pub mod partition;
 mod position;

@@ -26,7 +26,8 @@ use millstream_core::connector::{error_rows_schema, Source, SourceContext, Sourc
 use millstream_core::error::{Error, Location, Result};
 
 use super::chunks::{
-    list_files, newlines_before, plan_chunks, spawn_reader, Chunk, ChunkSpec, InputFile, Reader,
+    list_files, newlines_before, plan_chunks, spawn_reader, Chunk, ChunkSpec, InputFile, ReadMode,
+    Reader,
 };
 use super::partition::{PartitionLayout, PartitionValues};
 use super::OnError;
@@ -84,6 +85,8 @@ pub(crate) struct FileSettings {
     pub(crate) has_header: bool,
     pub(crate) on_error: OnError,
     pub(crate) chunk_size: usize,
+    /// Whether chunks are mapped (the default) or read.
+    pub(crate) read_mode: ReadMode,
     /// Rows skipped or sent to the side output, across all subtasks.
     pub(crate) bad_rows: Arc<AtomicU64>,
     /// How to add partition columns from the directory names, when partitioned.
@@ -103,6 +106,7 @@ impl FileSettings {
             has_header,
             on_error,
             chunk_size: super::DEFAULT_CHUNK_SIZE,
+            read_mode: ReadMode::Map,
             bad_rows: Arc::new(AtomicU64::new(0)),
             partitions: None,
         }
@@ -137,6 +141,11 @@ impl FileSettings {
     /// Sets the size of the byte ranges the files are split into (at least 1).
     pub(crate) fn set_chunk_size(&mut self, bytes: usize) {
         self.chunk_size = bytes.max(1);
+    }
+
+    /// Maps the files (`true`, the default) or reads them into buffers.
+    pub(crate) fn set_memory_map(&mut self, map: bool) {
+        self.read_mode = if map { ReadMode::Map } else { ReadMode::Read };
     }
 
     /// Rows skipped or sent to the side output so far, across all subtasks.
@@ -195,6 +204,7 @@ impl FileSettings {
             files.clone(),
             specs.clone(),
             self.has_header,
+            self.read_mode,
             format!("{} {}", self.what, ctx.subtask),
         )?;
         Ok(Box::new(FileSource {
@@ -410,7 +420,9 @@ impl<F: LineFormat> FileSource<F> {
                 self.done_bytes += cur.chunk.nominal;
                 if let Some(done) = self.current.take() {
                     // The reader may have stopped (all read): then the buffer is just dropped.
-                    let _ = self.reader.recycle.try_send(done.chunk.data);
+                    if let Some(buffer) = done.chunk.data.into_buffer() {
+                        let _ = self.reader.recycle.try_send(buffer);
+                    }
                 }
                 continue;
             }
