@@ -76,6 +76,73 @@ pub trait Source: Send {
     fn take_error_rows(&mut self) -> Option<RecordBatch> {
         None
     }
+
+    /// Rows read but dropped by a pushed-down filter ([`SourceFactory::with_filter`]) since
+    /// the last call: the runtime counts them as read (metrics, rate limits).
+    fn take_filtered_rows(&mut self) -> u64 {
+        0
+    }
+}
+
+/// A predicate pushed into a source (SQL `WHERE` over a scan) so that it can skip work for
+/// rows that cannot pass, such as decoding their long text columns.
+///
+/// The contract keeps results exact whatever a source does with it: the planner still
+/// applies the full predicate after the source, so a source may keep any row, and may drop
+/// only rows where the predicate is not true. It must keep, in each batch it returns, the
+/// row holding the batch's largest value of column [`SourceFilter::keep_max`] (the event
+/// time the watermark is computed from), as though unfiltered: the watermark after each
+/// batch is then what it would have been without the filter.
+pub struct SourceFilter {
+    /// The source's output columns the predicate reads, in the order of the batch
+    /// [`SourceFilter::evaluate`] takes.
+    pub columns: Vec<usize>,
+    /// The output column whose per-batch maximum row must be kept, when a watermark is
+    /// computed from it.
+    pub keep_max: Option<usize>,
+    /// The predicate, for plans.
+    pub text: String,
+    predicate: Box<Predicate>,
+}
+
+/// The predicate of a [`SourceFilter`].
+type Predicate = dyn Fn(&RecordBatch) -> Result<arrow::array::BooleanArray> + Send + Sync;
+
+impl SourceFilter {
+    /// A filter reading the output `columns` with `predicate` (over a batch of exactly those
+    /// columns, in that order; NULL is not true).
+    pub fn new(
+        columns: Vec<usize>,
+        keep_max: Option<usize>,
+        text: String,
+        predicate: impl Fn(&RecordBatch) -> Result<arrow::array::BooleanArray> + Send + Sync + 'static,
+    ) -> Self {
+        SourceFilter {
+            columns,
+            keep_max,
+            text,
+            predicate: Box::new(predicate),
+        }
+    }
+
+    /// Evaluates the predicate over `batch` (the columns [`SourceFilter::columns`]).
+    ///
+    /// # Errors
+    /// Those of the predicate; a source then keeps the rows (the filter after it reports
+    /// the error where it belongs).
+    pub fn evaluate(&self, batch: &RecordBatch) -> Result<arrow::array::BooleanArray> {
+        (self.predicate)(batch)
+    }
+}
+
+impl std::fmt::Debug for SourceFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceFilter")
+            .field("columns", &self.columns)
+            .field("keep_max", &self.keep_max)
+            .field("text", &self.text)
+            .finish()
+    }
 }
 
 /// Schema of the rows a source sends to its error side output: where the row was, why it
@@ -121,6 +188,14 @@ pub trait SourceFactory: Send + Sync {
             "source '{}' cannot resume from a checkpoint",
             self.name()
         )))
+    }
+
+    /// This source with `filter` pushed into it (see [`SourceFilter`] for what a source may
+    /// do with it), or `None` when it cannot use filters (the default). Positions are those
+    /// of the unfiltered source: a checkpoint restores either.
+    fn with_filter(&self, filter: Arc<SourceFilter>) -> Option<SourceFactoryRef> {
+        let _ = filter;
+        None
     }
 }
 

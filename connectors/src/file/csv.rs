@@ -1,14 +1,15 @@
 //! The CSV file source: arrow's CSV decoder over chunks of the file, with a projection and a
 //! fast path for `TIMESTAMP(3)` columns.
 //!
-//! Columns of type `Timestamp(Millisecond, None)` are decoded by arrow as text and converted
-//! by [`text_to_millis`](super::timestamp::text_to_millis), which parses Flink's
-//! `yyyy-MM-dd HH:mm:ss.SSS` at fixed positions and falls back to arrow's own parser for any
-//! other layout. Empty fields are nulls, as in arrow's reader.
+//! Columns of type `Timestamp(Millisecond, None)` are parsed in Flink's `yyyy-MM-dd
+//! HH:mm:ss.SSS` layout at fixed positions, with arrow's own parser for any other layout:
+//! by the split path value by value, elsewhere decoded by arrow as text and converted by
+//! [`text_to_millis`](super::timestamp::text_to_millis). Empty fields are nulls, as in
+//! arrow's reader.
 //!
 //! Simple lines (no quotes, no carriage returns) are split straight into Arrow columns by
 //! the `csv_split` module where every projected column's type allows (numbers, decimals,
-//! booleans, dates, strings, and the fast-path timestamps as text); otherwise they are cut
+//! booleans, dates, strings, the fast-path timestamps); otherwise they are cut
 //! down to the projected fields by the `csv_compact` module, so arrow's tokenizer
 //! (`csv_core::Reader::read_record`, which copies every byte of every field) sees only what
 //! the job reads. Other lines go to arrow's decoder whole.
@@ -30,7 +31,9 @@ use arrow::csv::reader::Decoder;
 use arrow::csv::ReaderBuilder;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
-use millstream_core::connector::{Source, SourceContext, SourceFactory};
+use millstream_core::connector::{
+    Source, SourceContext, SourceFactory, SourceFactoryRef, SourceFilter,
+};
 use millstream_core::error::Result;
 
 use super::csv_compact::Compactor;
@@ -100,6 +103,8 @@ pub struct CsvSourceFactory {
     fast_timestamps: bool,
     /// How simple lines (no quotes, no carriage returns) are read.
     simple_lines: SimpleLines,
+    /// A filter pushed down by the planner: rows that cannot pass are not materialized.
+    filter: Option<Arc<SourceFilter>>,
 }
 
 /// How a CSV source reads simple lines (no quotes, no carriage returns).
@@ -131,6 +136,7 @@ impl CsvSourceFactory {
             options,
             fast_timestamps: true,
             simple_lines: SimpleLines::Split,
+            filter: None,
         }
     }
 
@@ -238,6 +244,8 @@ impl CsvSourceFactory {
             projection,
             delimiter: self.options.delimiter,
             simple_lines: self.simple_lines,
+            fast_timestamps: self.fast_timestamps,
+            filter: self.filter.clone(),
         })
     }
 }
@@ -265,6 +273,26 @@ impl SourceFactory for CsvSourceFactory {
         self.settings
             .restore(Arc::new(self.format()?), ctx, positions)
     }
+
+    /// Takes the filter where it reads the output columns as the file has them (no
+    /// partition columns) and some text column it does not read can be skipped: simple
+    /// lines are then split, the filter's columns parsed, and the text columns built only
+    /// for the rows that pass (see `csv_split`).
+    fn with_filter(&self, filter: Arc<SourceFilter>) -> Option<SourceFactoryRef> {
+        if self.settings.partitions.is_some() || self.simple_lines != SimpleLines::Split {
+            return None;
+        }
+        // Only text columns the filter does not read are saved work (numbers are parsed
+        // for every row anyway, for their errors).
+        let saves = (self.output.fields().iter().enumerate())
+            .any(|(i, f)| *f.data_type() == DataType::Utf8 && !filter.columns.contains(&i));
+        if !saves {
+            return None;
+        }
+        let mut filtered = self.clone();
+        filtered.filter = Some(filter);
+        Some(Arc::new(filtered))
+    }
 }
 
 /// How to decode the CSV lines of one source.
@@ -279,6 +307,10 @@ struct CsvFormat {
     projection: Vec<usize>,
     delimiter: u8,
     simple_lines: SimpleLines,
+    /// Whether `TIMESTAMP(3)` columns take the fixed-layout path (on the split path too).
+    fast_timestamps: bool,
+    /// A pushed-down filter over `output`, applied on the split path.
+    filter: Option<Arc<SourceFilter>>,
 }
 
 impl CsvFormat {
@@ -296,6 +328,7 @@ impl CsvFormat {
         &self,
         projection: &[usize],
         batch_size: usize,
+        filter: Option<&Arc<SourceFilter>>,
     ) -> Result<CsvDecoder, ArrowError> {
         let ts_columns = projection
             .iter()
@@ -307,14 +340,23 @@ impl CsvFormat {
             .collect();
         let fields = self.full_schema.fields().len();
         let schema = Arc::new(self.read_schema.project(projection)?);
+        let output = Arc::new(self.full_schema.project(projection)?);
+        // The split path parses timestamps itself: its batches have the output schema.
+        let arrow_timestamps = !self.fast_timestamps
+            && (output.fields().iter())
+                .any(|f| *f.data_type() == DataType::Timestamp(TimeUnit::Millisecond, None));
         let split = match self.simple_lines {
-            SimpleLines::Split => SplitDecoder::new(
+            SimpleLines::Split if !arrow_timestamps => SplitDecoder::new(
                 self.delimiter,
                 fields,
                 projection,
-                schema.clone(),
+                output.clone(),
                 batch_size,
-            ),
+            )
+            .and_then(|d| match filter {
+                Some(f) => d.with_filter(f.clone()),
+                None => Some(d),
+            }),
             _ => None,
         };
         let compact = match split {
@@ -337,7 +379,7 @@ impl CsvFormat {
                 .build_decoder(),
             compact,
             batch_size,
-            output: Arc::new(self.full_schema.project(projection)?),
+            output,
             ts_columns,
         })
     }
@@ -436,6 +478,13 @@ impl BatchDecoder for CsvDecoder {
         }
     }
 
+    fn take_filtered(&mut self) -> u64 {
+        match &mut self.compact {
+            Some(SimplePath::Split(d)) => d.take_filtered(),
+            _ => 0,
+        }
+    }
+
     fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
         let compacted = match &mut self.compact {
             Some(c) => c.flush()?,
@@ -444,7 +493,8 @@ impl BatchDecoder for CsvDecoder {
         let Some(batch) = compacted.map_or_else(|| self.full.flush(), |b| Ok(Some(b)))? else {
             return Ok(None);
         };
-        if self.ts_columns.is_empty() && batch.schema() == self.output {
+        // Batches of the split path, or of a projection without fast timestamps.
+        if batch.schema() == self.output {
             return Ok(Some(batch));
         }
         let rows = batch.num_rows();
@@ -467,9 +517,11 @@ impl LineFormat for CsvFormat {
     }
 
     fn decoder(&self, batch_size: usize) -> Result<Box<dyn BatchDecoder>, ArrowError> {
-        Ok(Box::new(
-            self.projected_decoder(&self.projection, batch_size)?,
-        ))
+        Ok(Box::new(self.projected_decoder(
+            &self.projection,
+            batch_size,
+            self.filter.as_ref(),
+        )?))
     }
 
     fn diagnose(&self, line: &[u8], err: &ArrowError) -> (Option<String>, String) {
@@ -494,7 +546,7 @@ impl LineFormat for CsvFormat {
         // 2. Decode the projected columns one at a time: the first that fails is at fault.
         for &i in &self.projection {
             let fails = self
-                .projected_decoder(&[i], 1)
+                .projected_decoder(&[i], 1, None)
                 .and_then(|mut d| decode_all(&mut d, &bytes))
                 .is_err();
             if fails {

@@ -194,6 +194,11 @@ impl LineSplitter {
         &self.bounds
     }
 
+    /// The field delimiter.
+    pub(crate) fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
     /// Fields kept per line.
     pub(crate) fn width(&self) -> usize {
         self.wanted.len()

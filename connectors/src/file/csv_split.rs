@@ -12,12 +12,14 @@
 //!  buf ──memchr2──▶ bounds (row × wanted field) ──per column, one typed loop──▶ arrays
 //!                                                 Utf8: one copy into the values buffer
 //!                                                 numbers, decimals, booleans, dates:
-//!                                                 arrow_cast's parsers, as arrow-csv
+//!                                                 arrow_cast's parsers, as arrow-csv;
+//!                                                 TIMESTAMP(3): Flink's layout in place
 //! ```
 //!
 //! Values are read exactly as arrow-csv reads them: an empty field is null; numbers, dates
 //! and decimals go through the same `arrow_cast` parsers (`Parser::parse`, `parse_decimal`)
-//! and booleans through the same case-insensitive `true`/`false`. A column of any other
+//! and booleans through the same case-insensitive `true`/`false`; a `Timestamp(Millisecond)`
+//! column is read as the other paths read it (module `timestamp`). A column of any other
 //! type (timestamps with a zone, times, intervals...) makes the CSV source take the
 //! compacted path instead. The lines are split first, then checked to be simple and UTF-8
 //! as a whole (as arrow's decoder checks every field) while they are still in cache; lines
@@ -31,14 +33,19 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use arrow::array::{Array, AsArray, BooleanBufferBuilder, NullBufferBuilder};
 use arrow::array::{ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, RecordBatchOptions};
-use arrow::array::{NullBufferBuilder, StringBuilder};
+use arrow::array::{StringArray, StringBuilder};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::compute::kernels::cast_utils::{parse_decimal, Parser};
+use arrow::compute::{concat_batches, FilterBuilder};
 use arrow::datatypes::*;
 use arrow::error::ArrowError;
 
+use millstream_core::connector::SourceFilter;
+
 use super::csv_compact::LineSplitter;
+use super::timestamp::{parse_millis, text_to_millis};
 
 /// Builds one column from the fields of split lines.
 trait Column: Send {
@@ -50,6 +57,19 @@ trait Column: Send {
         stride: usize,
         col: usize,
     ) -> Result<(), ArrowError>;
+    /// [`extend`](Self::extend) with only the rows `rows` (ascending indices).
+    fn extend_rows(
+        &mut self,
+        text: &str,
+        bounds: &[(usize, usize)],
+        stride: usize,
+        col: usize,
+        rows: &[u32],
+    ) -> Result<(), ArrowError>;
+    /// Whether a field can fail to parse, so that every row must be parsed for its errors
+    /// (numbers...), or only fails with the line's UTF-8 check (text with an ASCII
+    /// delimiter).
+    fn may_fail(&self) -> bool;
     /// The values appended since the last call.
     fn finish(&mut self) -> Result<ArrayRef, ArrowError>;
 }
@@ -146,6 +166,34 @@ impl Values for Bool {
     }
 }
 
+/// `Timestamp(Millisecond, None)`: Flink's fixed `yyyy-MM-dd HH:mm:ss.SSS` layout parsed in
+/// place (module `timestamp`), any other layout by arrow's cast of that one value, which is
+/// what the other paths do for the whole column (`timestamp::text_to_millis`).
+struct Millis;
+
+impl Values for Millis {
+    type Native = i64;
+
+    #[inline]
+    fn parse(&self, s: &str) -> Result<i64, ArrowError> {
+        match parse_millis(s.as_bytes()) {
+            Some(ms) => Ok(ms),
+            None => text_to_millis(&StringArray::from(vec![s]))?
+                .as_primitive::<TimestampMillisecondType>()
+                .values()
+                .first()
+                .copied()
+                .ok_or_else(|| parse_error(s, &DataType::Timestamp(TimeUnit::Millisecond, None))),
+        }
+    }
+
+    fn array(&self, values: Vec<i64>, nulls: Option<NullBuffer>) -> Result<ArrayRef, ArrowError> {
+        Ok(Arc::new(
+            PrimitiveArray::<TimestampMillisecondType>::try_new(ScalarBuffer::from(values), nulls)?,
+        ))
+    }
+}
+
 /// A column of a non-string type: an empty field is null, any other is parsed by `V`.
 struct Parsed<V: Values> {
     values: Vec<V::Native>,
@@ -174,6 +222,32 @@ impl<V: Values> Column for Parsed<V> {
         Ok(())
     }
 
+    fn extend_rows(
+        &mut self,
+        text: &str,
+        bounds: &[(usize, usize)],
+        stride: usize,
+        col: usize,
+        rows: &[u32],
+    ) -> Result<(), ArrowError> {
+        self.values.reserve(rows.len());
+        for &r in rows {
+            let (s, e) = bounds[r as usize * stride + col];
+            if s == e {
+                self.values.push(V::Native::default());
+                self.nulls.append_null();
+            } else {
+                self.values.push(self.how.parse(field(text, s, e)?)?);
+                self.nulls.append_non_null();
+            }
+        }
+        Ok(())
+    }
+
+    fn may_fail(&self) -> bool {
+        true
+    }
+
     fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
         self.how
             .array(std::mem::take(&mut self.values), self.nulls.finish())
@@ -182,7 +256,7 @@ impl<V: Values> Column for Parsed<V> {
 
 /// A `Utf8` column: each field copied once into the builder's values buffer (the text was
 /// checked to be UTF-8 as a whole).
-struct Utf8(StringBuilder);
+struct Utf8(StringBuilder, bool);
 
 impl Column for Utf8 {
     fn extend(
@@ -202,8 +276,36 @@ impl Column for Utf8 {
         Ok(())
     }
 
+    fn extend_rows(
+        &mut self,
+        text: &str,
+        bounds: &[(usize, usize)],
+        stride: usize,
+        col: usize,
+        rows: &[u32],
+    ) -> Result<(), ArrowError> {
+        for &r in rows {
+            let (s, e) = bounds[r as usize * stride + col];
+            if s == e {
+                self.0.append_null();
+            } else {
+                self.0.append_value(field(text, s, e)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn may_fail(&self) -> bool {
+        // Only a delimiter that is not ASCII can cut a character (`field`).
+        self.1
+    }
+
     fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
-        Ok(Arc::new(self.0.finish()))
+        let array = self.0.finish();
+        // The next batch is about as large: sized now, its buffers never grow by copying.
+        let bytes = array.value_data().len();
+        self.0 = StringBuilder::with_capacity(array.len(), bytes + bytes / 8);
+        Ok(Arc::new(array))
     }
 }
 
@@ -219,10 +321,11 @@ fn prim<T: ArrowPrimitiveType + Parser>(t: &DataType) -> Box<dyn Column> {
     parsed(Prim::<T>(t.clone(), PhantomData))
 }
 
-/// The column builder for `t`, `None` for a type only arrow's decoder reads.
-fn column(t: &DataType) -> Option<Box<dyn Column>> {
+/// The column builder for `t` in lines split at `delimiter`, `None` for a type only
+/// arrow's decoder reads.
+fn column(t: &DataType, delimiter: u8) -> Option<Box<dyn Column>> {
     Some(match t {
-        DataType::Utf8 => Box::new(Utf8(StringBuilder::new())),
+        DataType::Utf8 => Box::new(Utf8(StringBuilder::new(), !delimiter.is_ascii())),
         DataType::Boolean => parsed(Bool),
         DataType::Int8 => prim::<Int8Type>(t),
         DataType::Int16 => prim::<Int16Type>(t),
@@ -236,6 +339,7 @@ fn column(t: &DataType) -> Option<Box<dyn Column>> {
         DataType::Float64 => prim::<Float64Type>(t),
         DataType::Date32 => prim::<Date32Type>(t),
         DataType::Decimal128(p, s) => parsed(Dec128(*p, *s)),
+        DataType::Timestamp(TimeUnit::Millisecond, None) => parsed(Millis),
         _ => return None,
     })
 }
@@ -248,6 +352,113 @@ pub(crate) struct SplitDecoder {
     /// Rows decoded since the last flush.
     rows: usize,
     batch_size: usize,
+    /// A pushed-down filter, when the source has one.
+    filter: Option<Box<Filtering>>,
+}
+
+/// A pushed-down filter ([`SourceFilter`]) and what evaluating it takes: each decode call
+/// parses the columns the predicate reads (and the event-time column) for all its lines,
+/// evaluates the predicate, and then builds the output columns of the rows that pass and
+/// of the line with the latest event time (the watermark's). Lines that do not pass are
+/// still checked (UTF-8, field count, every value parses), so errors do not depend on the
+/// filter.
+struct Filtering {
+    filter: Arc<SourceFilter>,
+    /// Builders of the output columns the predicate reads, in `filter.columns` order, then
+    /// of the event-time column.
+    scratch: Vec<(usize, Box<dyn Column>)>,
+    /// The schema of the predicate's batch.
+    schema: SchemaRef,
+    /// Rows dropped since the last [`SplitDecoder::take_filtered`].
+    dropped: u64,
+    /// The batches of the decode calls since the last flush.
+    pending: Vec<RecordBatch>,
+}
+
+impl Filtering {
+    fn new(filter: Arc<SourceFilter>, schema: &SchemaRef, delimiter: u8) -> Option<Self> {
+        let n = schema.fields().len();
+        if filter
+            .columns
+            .iter()
+            .chain(&filter.keep_max)
+            .any(|&c| c >= n)
+        {
+            return None;
+        }
+        let mut scratch = Vec::new();
+        for &c in filter.columns.iter().chain(&filter.keep_max) {
+            scratch.push((c, column(schema.field(c).data_type(), delimiter)?));
+        }
+        let predicate = Arc::new(schema.project(&filter.columns).ok()?);
+        Some(Filtering {
+            filter,
+            scratch,
+            schema: predicate,
+            dropped: 0,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Which of the `rows` split lines to keep, and the columns the predicate read (by
+    /// output column, every line parsed).
+    fn keep(
+        &mut self,
+        text: &str,
+        bounds: &[(usize, usize)],
+        stride: usize,
+        rows: usize,
+    ) -> Result<(BooleanArray, Vec<ArrayRef>), ArrowError> {
+        let mut arrays = Vec::with_capacity(self.scratch.len());
+        for (c, b) in &mut self.scratch {
+            b.extend(text, bounds, stride, *c)?;
+            arrays.push(b.finish()?);
+        }
+        let m = self.filter.columns.len();
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        let mask =
+            RecordBatch::try_new_with_options(self.schema.clone(), arrays[..m].to_vec(), &options)
+                .ok()
+                .and_then(|b| self.filter.evaluate(&b).ok())
+                .filter(|mask| mask.len() == rows);
+        // A predicate that cannot run here keeps every row: the filter after the source
+        // reports its error.
+        let Some(mask) = mask else {
+            return Ok((BooleanArray::from(vec![true; rows]), arrays));
+        };
+        let passed = match mask.nulls() {
+            Some(nulls) => mask.values() & nulls.inner(),
+            None => mask.values().clone(),
+        };
+        let passed = match arrays.get(m).and_then(|t| latest_row(t.as_ref())) {
+            Some(i) if !passed.value(i) => {
+                let mut b = BooleanBufferBuilder::new(rows);
+                b.append_buffer(&passed);
+                b.set_bit(i, true);
+                b.finish()
+            }
+            _ => passed,
+        };
+        Ok((BooleanArray::new(passed, None), arrays))
+    }
+}
+
+/// The row of the largest value of an event-time column (first of equals), if any is set.
+fn latest_row(times: &dyn Array) -> Option<usize> {
+    let values = match times.data_type() {
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            times.as_primitive::<TimestampMillisecondType>().values()
+        }
+        DataType::Int64 => times.as_primitive::<Int64Type>().values(),
+        _ => return None,
+    };
+    let mut best: Option<(usize, i64)> = None;
+    for (i, &v) in values.iter().enumerate() {
+        if times.is_valid(i) && best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 impl SplitDecoder {
@@ -266,7 +477,7 @@ impl SplitDecoder {
         let columns = schema
             .fields()
             .iter()
-            .map(|f| column(f.data_type()))
+            .map(|f| column(f.data_type(), delimiter))
             .collect::<Option<Vec<_>>>()?;
         Some(SplitDecoder {
             splitter: LineSplitter::new(delimiter, fields, wanted),
@@ -274,7 +485,23 @@ impl SplitDecoder {
             schema,
             rows: 0,
             batch_size,
+            filter: None,
         })
+    }
+
+    /// Applies `filter` (over this decoder's output columns) as each call decodes; `None`
+    /// when its columns cannot be read here.
+    pub(crate) fn with_filter(mut self, filter: Arc<SourceFilter>) -> Option<Self> {
+        let delimiter = self.splitter.delimiter();
+        self.filter = Some(Box::new(Filtering::new(filter, &self.schema, delimiter)?));
+        Some(self)
+    }
+
+    /// Rows a pushed-down filter dropped since the last call.
+    pub(crate) fn take_filtered(&mut self) -> u64 {
+        self.filter
+            .as_mut()
+            .map_or(0, |f| std::mem::take(&mut f.dropped))
     }
 
     /// Rows the current batch can still take.
@@ -299,10 +526,41 @@ impl SplitDecoder {
         let text = std::str::from_utf8(lines)
             .map_err(|e| ArrowError::CsvError(format!("CSV lines are not UTF-8: {e}")))?;
         let (bounds, stride) = (self.splitter.bounds(), self.splitter.width());
+        let Some(f) = &mut self.filter else {
+            for (col, c) in self.columns.iter_mut().enumerate() {
+                c.extend(text, bounds, stride, col)?;
+            }
+            self.rows += rows;
+            return Ok(Some(used));
+        };
+        // Columns the predicate read are filtered; other columns that can fail are parsed
+        // for every line and filtered; text is copied for the kept lines only.
+        let (keep, read) = f.keep(text, bounds, stride, rows)?;
+        let kept = keep.true_count();
+        let predicate = FilterBuilder::new(&keep).optimize().build();
+        let selected: Vec<u32> = keep.values().set_indices().map(|i| i as u32).collect();
+        let mut out = Vec::with_capacity(self.columns.len());
         for (col, c) in self.columns.iter_mut().enumerate() {
-            c.extend(text, bounds, stride, col)?;
+            let array = match f.scratch.iter().position(|(k, _)| *k == col) {
+                Some(k) => predicate.filter(read[k].as_ref())?,
+                None if c.may_fail() => {
+                    c.extend(text, bounds, stride, col)?;
+                    predicate.filter(c.finish()?.as_ref())?
+                }
+                None => {
+                    c.extend_rows(text, bounds, stride, col, &selected)?;
+                    c.finish()?
+                }
+            };
+            out.push(array);
         }
-        self.rows += rows;
+        f.dropped += (rows - kept) as u64;
+        if kept > 0 {
+            let options = RecordBatchOptions::new().with_row_count(Some(kept));
+            let batch = RecordBatch::try_new_with_options(self.schema.clone(), out, &options)?;
+            f.pending.push(batch);
+            self.rows += kept;
+        }
         Ok(Some(used))
     }
 
@@ -315,6 +573,13 @@ impl SplitDecoder {
             return Ok(None);
         }
         let rows = std::mem::take(&mut self.rows);
+        if let Some(f) = &mut self.filter {
+            let mut pending = std::mem::take(&mut f.pending);
+            return Ok(match pending.len() {
+                1 => pending.pop(),
+                _ => Some(concat_batches(&self.schema, &pending)?),
+            });
+        }
         let columns = self
             .columns
             .iter_mut()
@@ -378,6 +643,31 @@ mod tests {
 | -7 | é  | 1000.0 | false | -2.00 | 1970-01-01 |
 +----+----+--------+-------+-------+------------+";
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn reads_timestamps_in_flinks_layout_and_others_as_arrow_does() {
+        let t = [DataType::Timestamp(TimeUnit::Millisecond, None)];
+        let out = decode(
+            &t,
+            2,
+            &[1],
+            "a,2015-07-15 00:00:00.123\nb,\nc,2000-02-29T23:59:59\nd,1969-12-31 23:59:59.5\n",
+        );
+        let want = "\
++-------------------------+
+| c0                      |
++-------------------------+
+| 2015-07-15T00:00:00.123 |
+|                         |
+| 2000-02-29T23:59:59     |
+| 1969-12-31T23:59:59.500 |
++-------------------------+";
+        assert_eq!(out, want);
+        for bad in ["2015-02-30 00:00:00.000", "noon"] {
+            let mut d = SplitDecoder::new(b',', 1, &[0], schema(&t), 10).unwrap();
+            assert!(d.decode(format!("{bad}\n").as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -38,6 +38,8 @@ mod chunks;
 mod csv;
 mod csv_compact;
 mod csv_split;
+#[cfg(test)]
+mod filter_tests;
 mod json;
 mod json_value;
 mod mapped;

@@ -38,6 +38,10 @@ pub(crate) trait BatchDecoder: Send {
     fn decode(&mut self, buf: &[u8]) -> Result<usize, ArrowError>;
     /// The rows decoded since the last flush.
     fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError>;
+    /// Rows a pushed-down filter dropped since the last call.
+    fn take_filtered(&mut self) -> u64 {
+        0
+    }
 }
 
 /// What a line format (CSV, JSON lines) provides to [`FileSource`].
@@ -220,6 +224,7 @@ impl FileSettings {
             current: None,
             done_bytes: 0,
             errors: ErrorRows::default(),
+            filtered: 0,
             partitions: self
                 .partitions
                 .clone()
@@ -265,6 +270,8 @@ struct FileSource<F: LineFormat> {
     /// Nominal bytes of the chunks finished.
     done_bytes: u64,
     errors: ErrorRows,
+    /// Rows a pushed-down filter dropped, not yet reported.
+    filtered: u64,
     /// The partition layout and the values of the files seen, when partitioned.
     partitions: Option<(Arc<PartitionLayout>, PartitionValues)>,
 }
@@ -434,6 +441,7 @@ impl<F: LineFormat> FileSource<F> {
             let res = decoder
                 .decode(rest)
                 .and_then(|used| Ok((used, decoder.flush()?)));
+            self.filtered += decoder.take_filtered();
             match res {
                 Ok((used, batch)) => {
                     if used == 0 && batch.is_none() {
@@ -513,6 +521,10 @@ impl<F: LineFormat> Source for FileSource<F> {
         });
         let unstarted = self.specs.iter().skip(self.taken).copied();
         super::position::encode(self.what, &self.files, rest.into_iter().chain(unstarted))
+    }
+
+    fn take_filtered_rows(&mut self) -> u64 {
+        std::mem::take(&mut self.filtered)
     }
 
     fn take_error_rows(&mut self) -> Option<RecordBatch> {

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::DataStream;
-use crate::connector::SourceFactoryRef;
+use crate::connector::{SourceFactoryRef, SourceFilter};
 use crate::error::Result;
 use crate::operator::watermark::WatermarkAssigner;
 use crate::operator::{factory, OperatorFactory};
@@ -240,6 +240,48 @@ impl StreamExecutionEnvironment {
                 _ => return false,
             }
         }
+    }
+
+    /// Pushes `filter` into the source `stream` reads ([`SourceFactory::with_filter`]) when
+    /// `stream` is the source's main output, or that of the one operator (its watermark
+    /// assigner) forward-chained after it, and nothing reads either but that chain. A later
+    /// [`try_reuse`](Self::try_reuse) of the stream builds a new source. Returns whether the
+    /// source took the filter.
+    ///
+    /// [`SourceFactory::with_filter`]: crate::connector::SourceFactory::with_filter
+    pub(crate) fn push_filter_into_source(
+        &self,
+        stream: &DataStream,
+        filter: Arc<SourceFilter>,
+    ) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        let graph = &inner.graph;
+        if stream.port != 0 || !graph.consumers(stream.node).is_empty() {
+            return false;
+        }
+        let node = graph.node(stream.node);
+        let source = match (&node.kind, node.inputs.as_slice()) {
+            (NodeKind::Source(_), []) => stream.node,
+            (NodeKind::Operator(_), [e])
+                if e.port == 0
+                    && e.partitioning == Partitioning::Forward
+                    && graph.consumers(e.from).len() == 1 =>
+            {
+                e.from
+            }
+            _ => return false,
+        };
+        let NodeKind::Source(factory) = &graph.node(source).kind else {
+            return false;
+        };
+        let Some(filtered) = factory.with_filter(filter) else {
+            return false;
+        };
+        inner.graph.node_mut(source).kind = NodeKind::Source(filtered);
+        inner
+            .reused
+            .retain(|_, parts| parts.0 != stream.node && parts.0 != source);
+        true
     }
 
     pub(crate) fn add_node(&self, name: &str, kind: NodeKind, inputs: Vec<Edge>) -> NodeId {

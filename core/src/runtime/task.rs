@@ -204,6 +204,12 @@ impl Task {
                 if let Some(errors) = source.take_error_rows() {
                     self.route(1, errors)?;
                 }
+                // Rows a pushed-down filter dropped were read all the same.
+                let filtered = source.take_filtered_rows();
+                self.source_rows += filtered;
+                self.progress
+                    .source_rows
+                    .fetch_add(filtered, Ordering::Relaxed);
                 match polled {
                     SourcePoll::Batch(batch) => {
                         let rows = batch.num_rows() as u64;

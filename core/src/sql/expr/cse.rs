@@ -54,7 +54,8 @@ fn shareable(e: &TypedExpr) -> bool {
     !refs.is_empty() && deterministic(e)
 }
 
-fn deterministic(e: &TypedExpr) -> bool {
+/// Whether `e` and every expression in it is deterministic (no `NOW()`, `RAND()`...).
+pub(super) fn deterministic(e: &TypedExpr) -> bool {
     let mut ok = match &e.node {
         Node::Call { func, .. } => func.is_deterministic(),
         _ => true,

@@ -279,6 +279,25 @@ impl TypedExpr {
         constant
     }
 
+    /// Whether the expression may be evaluated once more, earlier, on the same rows with the
+    /// same result and no error: deterministic and infallible (a filter pushed into a
+    /// source).
+    pub(crate) fn is_repeatable(&self) -> bool {
+        !self.fallible() && cse::deterministic(self)
+    }
+
+    /// Whether the expression costs a few vectorized operations per row: comparisons,
+    /// arithmetic, logic, `IN` lists and casts, but no function call, `LIKE` or `CASE`
+    /// (a regular expression run twice costs more than a pushed-down filter saves).
+    pub(crate) fn is_cheap(&self) -> bool {
+        let mut cheap = !matches!(
+            self.node,
+            Node::Call { .. } | Node::Like { .. } | Node::Case { .. } | Node::Coalesce(_)
+        );
+        self.for_each_child(&mut |c| cheap &= c.is_cheap());
+        cheap
+    }
+
     /// Cast to `ty` with Flink's rules (for `INSERT INTO` column types and set operations):
     /// a no-op when the layouts already agree, no `CHAR`/`VARCHAR` length enforcement.
     ///

@@ -90,6 +90,18 @@ impl Origin {
         }
     }
 
+    /// Whether the rows are every row of the scan, its `n` columns in scan order.
+    pub fn is_whole_scan(&self, n: usize) -> bool {
+        match &self.kind {
+            OriginKind::Rows { columns, filtered } => {
+                !filtered
+                    && columns.len() == n
+                    && columns.iter().enumerate().all(|(i, c)| *c == Some(i))
+            }
+            OriginKind::Windows { .. } => false,
+        }
+    }
+
     /// The origin after a Calc of `exprs`, with a `filter` or not.
     pub fn project(&self, exprs: &[TypedExpr], filter: bool) -> Origin {
         let kind = match &self.kind {

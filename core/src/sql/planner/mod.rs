@@ -21,6 +21,7 @@ mod lookup;
 #[cfg(test)]
 mod lookup_tests;
 mod over;
+mod pushdown;
 mod rank;
 pub(crate) mod rel;
 mod subquery;
@@ -343,6 +344,7 @@ impl<'a> Planner<'a> {
         let rel = window::materialize(rel)?;
         let p = compile(pred, &rel.scope())?;
         check_boolean(&p, pred)?;
+        let rel = pushdown::push_into_scan(rel, &p);
         Ok((rel, Some(p)))
     }
 
