@@ -37,11 +37,13 @@ pub(crate) struct LineSplitter {
     fields: usize,
     /// The file field of each output field, in output order.
     wanted: Vec<usize>,
-    /// The largest wanted field index: later fields are only counted.
-    last: usize,
-    /// `(start, end)` of fields `0..=last` of the current line.
-    line: Vec<(usize, usize)>,
-    /// `(start, end)` of the wanted fields of every line split, row after row.
+    /// Per file field up to the last wanted one: its place in a row of `bounds`, or
+    /// `NOT_WANTED` (later fields are only counted).
+    slot: Vec<u32>,
+    /// Places in a row that repeat a field wanted earlier in the row: `(place, earlier)`.
+    repeats: Vec<(usize, usize)>,
+    /// `(start, end)` of the wanted fields of every line split, row after row; while
+    /// splitting, one more row for the line being split.
     bounds: Vec<(usize, usize)>,
     /// Whether the lines of the last split had no quote and no carriage return.
     simple: bool,
@@ -51,6 +53,9 @@ pub(crate) struct LineSplitter {
 pub(crate) fn is_simple(buf: &[u8]) -> bool {
     memchr::memchr2(b'"', b'\r', buf).is_none()
 }
+
+/// [`LineSplitter`]'s mark of a file field no output field reads.
+const NOT_WANTED: u32 = u32::MAX;
 
 /// Where [`LineSplitter::split`] is in the current line.
 #[derive(Clone, Copy, Default)]
@@ -65,14 +70,33 @@ impl LineSplitter {
     /// A splitter for lines of `fields` fields keeping the fields `wanted`, in that order.
     pub(crate) fn new(delimiter: u8, fields: usize, wanted: &[usize]) -> Self {
         let last = wanted.iter().copied().max().unwrap_or(0);
+        let mut slot = vec![NOT_WANTED; last + 1];
+        let mut repeats = Vec::new();
+        for (k, &f) in wanted.iter().enumerate() {
+            match slot[f] {
+                NOT_WANTED => slot[f] = k as u32,
+                first => repeats.push((k, first as usize)),
+            }
+        }
         LineSplitter {
             delimiter,
             fields,
             wanted: wanted.to_vec(),
-            last,
-            line: vec![(0, 0); last + 1],
+            slot,
+            repeats,
             bounds: Vec::new(),
             simple: true,
+        }
+    }
+
+    /// Records field `field` of the current line, `start..end`, if it is wanted.
+    #[inline]
+    fn record(&mut self, field: usize, start: usize, end: usize) {
+        if let Some(&k) = self.slot.get(field) {
+            if k != NOT_WANTED {
+                let at = self.bounds.len() - self.wanted.len() + k as usize;
+                self.bounds[at] = (start, end);
+            }
         }
     }
 
@@ -91,7 +115,11 @@ impl LineSplitter {
         buf: &[u8],
         max_rows: usize,
     ) -> Result<(usize, usize), ArrowError> {
+        let width = self.wanted.len();
         self.bounds.clear();
+        self.bounds
+            .reserve(max_rows.min(buf.len() / 2 + 1).saturating_add(1) * width);
+        self.bounds.resize(width, (0, 0));
         self.simple = true;
         let mut c = Cursor::default();
         let mut base = 0;
@@ -115,9 +143,7 @@ impl LineSplitter {
                 hits &= hits - 1;
                 let pos = base + bit;
                 if buf[pos] == self.delimiter {
-                    if c.field <= self.last {
-                        self.line[c.field] = (c.field_start, pos);
-                    }
+                    self.record(c.field, c.field_start, pos);
                     c.field += 1;
                     c.field_start = pos + 1;
                 } else {
@@ -135,6 +161,8 @@ impl LineSplitter {
         if c.rows < max_rows && c.line_start < buf.len() {
             self.end_line(&mut c, buf.len())?;
         }
+        // Drop the row of the line that was not split.
+        self.bounds.truncate(c.rows * width);
         Ok((c.line_start.min(buf.len()), c.rows))
     }
 
@@ -142,9 +170,7 @@ impl LineSplitter {
     #[inline]
     fn end_line(&mut self, c: &mut Cursor, pos: usize) -> Result<(), ArrowError> {
         if pos > c.line_start {
-            if c.field <= self.last {
-                self.line[c.field] = (c.field_start, pos);
-            }
+            self.record(c.field, c.field_start, pos);
             if c.field + 1 != self.fields {
                 return Err(ArrowError::CsvError(format!(
                     "incorrect number of fields, expected {} got {}",
@@ -152,8 +178,11 @@ impl LineSplitter {
                     c.field + 1
                 )));
             }
-            let line = &self.line;
-            self.bounds.extend(self.wanted.iter().map(|&i| line[i]));
+            let row = self.bounds.len() - self.wanted.len();
+            for &(k, first) in &self.repeats {
+                self.bounds[row + k] = self.bounds[row + first];
+            }
+            self.bounds.resize(row + 2 * self.wanted.len(), (0, 0));
             c.rows += 1;
         }
         c.line_start = pos + 1;
@@ -276,6 +305,13 @@ mod tests {
         let (used, out) = compact(4, &[3, 0], "a,b,c,d\n1,,3,\n", 10);
         assert_eq!(used, 14);
         assert_eq!(out, "d,a\n,1\n");
+    }
+
+    #[test]
+    fn a_field_wanted_twice_is_kept_twice() {
+        let (used, out) = compact(3, &[1, 0, 1], "a,b,c\nd,,f\n", 10);
+        assert_eq!(used, 11);
+        assert_eq!(out, "b,a,b\n,d,\n");
     }
 
     #[test]

@@ -13,43 +13,81 @@ use arrow::error::ArrowError;
 
 /// Milliseconds since the epoch of a `yyyy-MM-dd HH:mm:ss.SSS` (or `T` separator) value;
 /// `None` for any other layout or an invalid date.
-#[inline]
+#[cfg(test)]
 pub(crate) fn parse_millis(s: &[u8]) -> Option<i64> {
-    let s: &[u8; 23] = s.try_into().ok()?;
-    if s[4] != b'-'
-        || s[7] != b'-'
-        || (s[10] != b' ' && s[10] != b'T')
-        || s[13] != b':'
-        || s[16] != b':'
-        || s[19] != b'.'
-    {
+    MillisParser::default().parse(s)
+}
+
+/// [`parse_millis`] for a column: the day number of the last date is remembered, since
+/// the rows of a batch mostly share their date (`days_from_civil` and the date's checks
+/// were a third of the parsing time).
+#[derive(Debug, Default)]
+pub(crate) struct MillisParser {
+    /// The last date parsed and its day number.
+    last: Option<([u8; 10], i64)>,
+}
+
+impl MillisParser {
+    /// As [`parse_millis`].
+    #[inline]
+    pub(crate) fn parse(&mut self, s: &[u8]) -> Option<i64> {
+        let s: &[u8; 23] = s.try_into().ok()?;
+        let (date, time) = s.split_at(10);
+        let date: &[u8; 10] = date.try_into().ok()?;
+        let days = match self.last {
+            Some((d, days)) if d == *date => days,
+            _ => {
+                let days = parse_date(date)?;
+                self.last = Some((*date, days));
+                days
+            }
+        };
+        Some(days * 86_400_000 + parse_time(time)?)
+    }
+}
+
+/// The value of the ASCII digit `b`, and whether it was not one (`bad`).
+#[inline]
+fn digit(b: u8, bad: &mut u8) -> i64 {
+    let v = b.wrapping_sub(b'0');
+    *bad |= (v > 9) as u8;
+    i64::from(v)
+}
+
+/// Days since 1970-01-01 of `yyyy-MM-dd`; `None` for another layout or no such date.
+#[inline]
+fn parse_date(s: &[u8; 10]) -> Option<i64> {
+    if s[4] != b'-' || s[7] != b'-' {
         return None;
     }
     let mut bad = 0u8;
-    let mut d = |i: usize| {
-        let v = s[i].wrapping_sub(b'0');
-        bad |= (v > 9) as u8;
-        i64::from(v)
-    };
+    let mut d = |i: usize| digit(s[i], &mut bad);
     let year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
     let month = d(5) * 10 + d(6);
     let day = d(8) * 10 + d(9);
-    let hour = d(11) * 10 + d(12);
-    let minute = d(14) * 10 + d(15);
-    let second = d(17) * 10 + d(18);
-    let milli = d(20) * 100 + d(21) * 10 + d(22);
-    if bad != 0
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if bad != 0 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + milli)
+    Some(days_from_civil(year, month, day))
+}
+
+/// Milliseconds into the day of ` HH:mm:ss.SSS` (or with `T`); `None` otherwise.
+#[inline]
+fn parse_time(s: &[u8]) -> Option<i64> {
+    let s: &[u8; 13] = s.try_into().ok()?;
+    if (s[0] != b' ' && s[0] != b'T') || s[3] != b':' || s[6] != b':' || s[9] != b'.' {
+        return None;
+    }
+    let mut bad = 0u8;
+    let mut d = |i: usize| digit(s[i], &mut bad);
+    let hour = d(1) * 10 + d(2);
+    let minute = d(4) * 10 + d(5);
+    let second = d(7) * 10 + d(8);
+    let milli = d(10) * 100 + d(11) * 10 + d(12);
+    if bad != 0 || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    Some(((hour * 60 + minute) * 60 + second) * 1000 + milli)
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -79,9 +117,10 @@ pub(crate) fn text_to_millis(text: &StringArray) -> Result<ArrayRef, ArrowError>
     let offsets = text.value_offsets();
     let bytes = text.value_data();
     let mut fast = true;
+    let mut parser = MillisParser::default();
     for i in 0..text.len() {
         let v = &bytes[offsets[i] as usize..offsets[i + 1] as usize];
-        match parse_millis(v) {
+        match parser.parse(v) {
             Some(ms) => values.push(ms),
             None if text.is_null(i) => values.push(0),
             None => {
@@ -158,6 +197,19 @@ mod tests {
         ] {
             assert_eq!(parse_millis(s.as_bytes()), None, "{s}");
         }
+    }
+
+    #[test]
+    fn a_remembered_date_still_checks_the_rest() {
+        let mut p = MillisParser::default();
+        let day = 1_436_918_400_000;
+        assert_eq!(p.parse(b"2015-07-15 00:00:01.000"), Some(day + 1000));
+        assert_eq!(p.parse(b"2015-07-15 23:59:59.999"), Some(day + 86_399_999));
+        assert_eq!(p.parse(b"2015-07-15 24:00:00.000"), None);
+        assert_eq!(p.parse(b"2015-07-15x00:00:00.000"), None);
+        assert_eq!(p.parse(b"2015-07-16 00:00:00.000"), Some(day + 86_400_000));
+        assert_eq!(p.parse(b"2015-02-29 00:00:00.000"), None);
+        assert_eq!(p.parse(b"2015-07-16 00:00:00.00"), None);
     }
 
     #[test]
