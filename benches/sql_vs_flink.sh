@@ -45,10 +45,14 @@ echo "|---|---:|---:|---:|---:|---:|"
 for q in "${queries[@]}"; do
   fq="$(flink_q "$q")"
   flink_ms=""
+  # Each engine starts on a settled machine: right after Flink's JVM exits (a 1.5 GB
+  # heap handed back) our q14 ran 1.2-1.5x slower than 3 s later (2026-12-07).
+  sleep 3
   if "$PY" "$kit/run_query.py" "$fq" "$data" "$work/flink-$q" --sink blackhole \
       --parallelism "$par" --queries-dir "$work/queries" --quiet >/dev/null 2>&1; then
     flink_ms=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["job_net_runtime_ms"])' "$work/flink-$q/metrics.json")
   fi
+  sleep 3
   script="$work/$q.sql"
   { cat "$work/queries/sources.sql"; echo; sed "s|\${SINK}|'connector' = 'blackhole'|" "$work/queries/$q.sql"; } > "$script"
   line=$("$bin" sql -f "$script" --parallelism "$par" --json 2>/dev/null | grep '^{' | tail -n 1 || true)

@@ -312,14 +312,20 @@ mod tests {
 
     use super::*;
 
-    fn lines_of_all_chunks(text: &str, chunk: usize, header: bool, mode: ReadMode) -> Vec<String> {
+    /// A temporary file holding `text`, as listed, and opened.
+    fn temp_input(text: &str) -> (tempfile::NamedTempFile, InputFile, File) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(text.as_bytes()).unwrap();
         let input = InputFile {
             path: f.path().to_path_buf(),
             len: text.len() as u64,
         };
-        let mut file = File::open(f.path()).unwrap();
+        let file = File::open(f.path()).unwrap();
+        (f, input, file)
+    }
+
+    fn lines_of_all_chunks(text: &str, chunk: usize, header: bool, mode: ReadMode) -> Vec<String> {
+        let (_f, input, mut file) = temp_input(text);
         let mut out = Vec::new();
         for spec in plan_chunks(std::slice::from_ref(&input), chunk) {
             let c = read_chunk(&mut file, &input, spec, header, mode, Vec::new()).unwrap();
@@ -359,13 +365,7 @@ mod tests {
         // Lines longer than the first reach past a chunk's end (64 KiB) make the map grow.
         let long = "x".repeat(300 << 10);
         let text = format!("a\n{long}\nb,{long}\nc\n{long}");
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(text.as_bytes()).unwrap();
-        let input = InputFile {
-            path: f.path().to_path_buf(),
-            len: text.len() as u64,
-        };
-        let mut file = File::open(f.path()).unwrap();
+        let (_f, input, mut file) = temp_input(&text);
         for chunk in [1000, 64 << 10, 100_003, 1 << 20] {
             for spec in plan_chunks(std::slice::from_ref(&input), chunk) {
                 let m = read_chunk(&mut file, &input, spec, false, ReadMode::Map, Vec::new());

@@ -233,6 +233,21 @@ struct Parsed<V: Values> {
     how: V,
 }
 
+impl<V: Values> Parsed<V> {
+    /// Appends field `s..e` of `text`: null when empty.
+    #[inline]
+    fn push(&mut self, text: &str, s: usize, e: usize) -> Result<(), ArrowError> {
+        if s == e {
+            self.values.push(V::Native::default());
+            self.nulls.append_null();
+        } else {
+            self.values.push(self.how.parse(field(text, s, e)?)?);
+            self.nulls.append_non_null();
+        }
+        Ok(())
+    }
+}
+
 impl<V: Values> Column for Parsed<V> {
     fn extend(
         &mut self,
@@ -243,13 +258,7 @@ impl<V: Values> Column for Parsed<V> {
     ) -> Result<(), ArrowError> {
         self.values.reserve(bounds.len() / stride);
         for &(s, e) in bounds.iter().skip(col).step_by(stride) {
-            if s == e {
-                self.values.push(V::Native::default());
-                self.nulls.append_null();
-            } else {
-                self.values.push(self.how.parse(field(text, s, e)?)?);
-                self.nulls.append_non_null();
-            }
+            self.push(text, s, e)?;
         }
         Ok(())
     }
@@ -265,13 +274,7 @@ impl<V: Values> Column for Parsed<V> {
         self.values.reserve(rows.len());
         for &r in rows {
             let (s, e) = bounds[r as usize * stride + col];
-            if s == e {
-                self.values.push(V::Native::default());
-                self.nulls.append_null();
-            } else {
-                self.values.push(self.how.parse(field(text, s, e)?)?);
-                self.nulls.append_non_null();
-            }
+            self.push(text, s, e)?;
         }
         Ok(())
     }
@@ -290,6 +293,19 @@ impl<V: Values> Column for Parsed<V> {
 /// checked to be UTF-8 as a whole).
 struct Utf8(StringBuilder, bool);
 
+impl Utf8 {
+    /// Appends field `s..e` of `text`: null when empty.
+    #[inline]
+    fn push(&mut self, text: &str, s: usize, e: usize) -> Result<(), ArrowError> {
+        if s == e {
+            self.0.append_null();
+        } else {
+            self.0.append_value(field(text, s, e)?);
+        }
+        Ok(())
+    }
+}
+
 impl Column for Utf8 {
     fn extend(
         &mut self,
@@ -299,11 +315,7 @@ impl Column for Utf8 {
         col: usize,
     ) -> Result<(), ArrowError> {
         for &(s, e) in bounds.iter().skip(col).step_by(stride) {
-            if s == e {
-                self.0.append_null();
-            } else {
-                self.0.append_value(field(text, s, e)?);
-            }
+            self.push(text, s, e)?;
         }
         Ok(())
     }
@@ -318,11 +330,7 @@ impl Column for Utf8 {
     ) -> Result<(), ArrowError> {
         for &r in rows {
             let (s, e) = bounds[r as usize * stride + col];
-            if s == e {
-                self.0.append_null();
-            } else {
-                self.0.append_value(field(text, s, e)?);
-            }
+            self.push(text, s, e)?;
         }
         Ok(())
     }
