@@ -128,8 +128,16 @@ const SCALAR_FUNCTIONS: &[(&str, usize)] = &[
 ];
 
 const AGGREGATES: &[&str] = &[
-    "COUNT", "SUM", "MIN", "MAX", "AVG", "FIRST_VALUE", "LAST_VALUE", "STDDEV_POP",
-    "VAR_SAMP", "LISTAGG",
+    "COUNT",
+    "SUM",
+    "MIN",
+    "MAX",
+    "AVG",
+    "FIRST_VALUE",
+    "LAST_VALUE",
+    "STDDEV_POP",
+    "VAR_SAMP",
+    "LISTAGG",
 ];
 
 const TYPES: &[&str] = &[
@@ -158,8 +166,23 @@ const TYPES: &[&str] = &[
 ];
 
 const BINARY_OPS: &[&str] = &[
-    "+", "-", "*", "/", "%", "=", "<>", "!=", "<", "<=", ">", ">=", "AND", "OR", "||",
-    "IS DISTINCT FROM", "IS NOT DISTINCT FROM",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "=",
+    "<>",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "AND",
+    "OR",
+    "||",
+    "IS DISTINCT FROM",
+    "IS NOT DISTINCT FROM",
 ];
 
 const TIME_UNITS: &[&str] = &["SECOND", "MINUTE", "HOUR", "DAY", "MILLISECOND"];
@@ -428,7 +451,9 @@ impl Gen<'_, '_> {
     }
 
     fn interval(&mut self) -> Result<String> {
-        let n = *self.u.choose(&["5", "1", "2", "10", "3600", "0", "-1", "1.5"])?;
+        let n = *self
+            .u
+            .choose(&["5", "1", "2", "10", "3600", "0", "-1", "1.5"])?;
         let unit = *self.u.choose(TIME_UNITS)?;
         Ok(format!("INTERVAL '{n}' {unit}"))
     }
@@ -437,7 +462,9 @@ impl Gen<'_, '_> {
         // Now and then a name that is a WITH query (`w`, maybe the one being defined) or
         // nothing at all.
         let (name, cols) = if self.rare(16)? {
-            *self.u.choose(&[("w", &["a", "auction"][..]), ("nope", &["a"][..])])?
+            *self
+                .u
+                .choose(&[("w", &["a", "auction"][..]), ("nope", &["a"][..])])?
         } else {
             *self.u.choose(TABLES)?
         };
@@ -487,7 +514,10 @@ impl Gen<'_, '_> {
                         let i2 = self.interval()?;
                         format!("CUMULATE(TABLE {t}, DESCRIPTOR({rt}), {i1}, {i2})")
                     }
-                    _ => format!("SESSION(TABLE {t} PARTITION BY {}, DESCRIPTOR({rt}), {i1})", cols[0]),
+                    _ => format!(
+                        "SESSION(TABLE {t} PARTITION BY {}, DESCRIPTOR({rt}), {i1})",
+                        cols[0]
+                    ),
                 };
                 let mut columns: Vec<_> = cols.iter().map(|c| (None, (*c).to_string())).collect();
                 columns.push((None, "window_start".into()));
@@ -512,18 +542,21 @@ impl Gen<'_, '_> {
                 for c in &mut scope.columns {
                     c.0 = Some("s".into());
                 }
-                scope.rowtime = scope.rowtime.map(|r| {
-                    format!("s.{}", r.rsplit('.').next().unwrap_or(&r))
-                });
+                scope.rowtime = scope
+                    .rowtime
+                    .map(|r| format!("s.{}", r.rsplit('.').next().unwrap_or(&r)));
                 Ok((format!("({q}) AS s"), scope))
             }
             // Nested query as a derived table.
             4 if !deep => {
                 let q = self.query()?;
-                Ok((format!("({q}) AS d"), Scope {
-                    columns: vec![(None, "a".into()), (Some("d".into()), "x0".into())],
-                    ..Scope::default()
-                }))
+                Ok((
+                    format!("({q}) AS d"),
+                    Scope {
+                        columns: vec![(None, "a".into()), (Some("d".into()), "x0".into())],
+                        ..Scope::default()
+                    },
+                ))
             }
             // Joins.
             5 | 6 if !deep => {
@@ -548,7 +581,11 @@ impl Gen<'_, '_> {
                     cond = format!("{cond} AND {}", self.predicate(&scope)?);
                 }
                 let kind = *self.u.choose(&[
-                    "JOIN", "INNER JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL OUTER JOIN",
+                    "JOIN",
+                    "INNER JOIN",
+                    "LEFT JOIN",
+                    "RIGHT JOIN",
+                    "FULL OUTER JOIN",
                 ])?;
                 scope.rowtime = ls.rowtime.clone();
                 if self.rare(6)? {
@@ -581,7 +618,9 @@ impl Gen<'_, '_> {
                 format!("{}{a}{}", "CAST(".repeat(n), format!(" AS {ty})").repeat(n))
             }
             3 => {
-                let f = *self.u.choose(&["UPPER(", "ABS(", "COALESCE(", "(", "-(", "NOT ("])?;
+                let f = *self
+                    .u
+                    .choose(&["UPPER(", "ABS(", "COALESCE(", "(", "-(", "NOT ("])?;
                 format!("{}{a}{}", f.repeat(n), ")".repeat(n))
             }
             _ => format!("{a}{}", " IS NULL = TRUE".repeat(n)),
@@ -641,9 +680,7 @@ impl Gen<'_, '_> {
             }
             3 => {
                 let n = self.u.int_in_range(1..=3u8)?;
-                let items = (0..n)
-                    .map(|_| self.literal())
-                    .collect::<Result<Vec<_>>>()?;
+                let items = (0..n).map(|_| self.literal()).collect::<Result<Vec<_>>>()?;
                 let not = if self.rare(3)? { "NOT " } else { "" };
                 format!("{a} {not}IN ({})", items.join(", "))
             }
@@ -728,7 +765,9 @@ impl Gen<'_, '_> {
             }
             12 => {
                 let a = self.expr(scope)?;
-                let unit = *self.u.choose(&["YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND", "EPOCH"])?;
+                let unit = *self
+                    .u
+                    .choose(&["YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND", "EPOCH"])?;
                 format!("EXTRACT({unit} FROM {a})")
             }
             13 => {

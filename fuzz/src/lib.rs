@@ -8,7 +8,10 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use millstream_core::connector::{Sink, SinkFactory, SinkFactoryRef, SourceFactoryRef};
+use millstream_core::connector::{
+    Sink, SinkFactory, SinkFactoryRef, Source, SourceContext, SourceFactory, SourceFactoryRef,
+    SourceFilter,
+};
 use millstream_core::runtime::JobConfig;
 use millstream_core::sources::BatchSource;
 use millstream_core::sql::dialect::split_statements;
@@ -87,7 +90,13 @@ pub const TABLES: &[(&str, &[&str])] = &[
     (
         "bid",
         &[
-            "auction", "bidder", "price", "channel", "url", "date_time", "extra",
+            "auction",
+            "bidder",
+            "price",
+            "channel",
+            "url",
+            "date_time",
+            "extra",
         ],
     ),
     ("t", &["a", "b", "c", "ts"]),
@@ -118,7 +127,8 @@ impl TableConnector for NullTable {
             .filter_map(|p| schema.index_of(p).ok())
             .collect();
         let schema = Arc::new(schema.project(&idx)?);
-        Ok(Arc::new(BatchSource::new(table.name.clone(), schema, vec![])?))
+        let rows = Arc::new(BatchSource::new(table.name.clone(), schema, vec![])?);
+        Ok(Arc::new(Filterable { rows }))
     }
 
     fn sink(&self, _table: &TableDef) -> Result<SinkFactoryRef> {
@@ -127,6 +137,35 @@ impl TableConnector for NullTable {
 
     fn accepts_updates(&self) -> bool {
         self.updates
+    }
+}
+
+/// A source with no rows that takes pushed-down filters, evaluating each once over an
+/// empty batch of its columns (so the planner's pushdown is exercised too).
+struct Filterable {
+    rows: SourceFactoryRef,
+}
+
+impl SourceFactory for Filterable {
+    fn name(&self) -> String {
+        self.rows.name()
+    }
+
+    fn schema(&self) -> arrow_schema::SchemaRef {
+        self.rows.schema()
+    }
+
+    fn create(&self, ctx: &SourceContext) -> Result<Box<dyn Source>> {
+        self.rows.create(ctx)
+    }
+
+    fn with_filter(&self, filter: Arc<SourceFilter>) -> Option<SourceFactoryRef> {
+        let columns = self.rows.schema().project(&filter.columns).ok()?;
+        let empty = arrow_array::RecordBatch::new_empty(Arc::new(columns));
+        let _ = filter.evaluate(&empty);
+        Some(Arc::new(Filterable {
+            rows: self.rows.clone(),
+        }))
     }
 }
 

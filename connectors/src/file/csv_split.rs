@@ -566,7 +566,8 @@ impl SplitDecoder {
         let text = std::str::from_utf8(lines)
             .map_err(|e| ArrowError::CsvError(format!("CSV lines are not UTF-8: {e}")))?;
         let (bounds, stride) = (self.splitter.bounds(), self.splitter.width());
-        let Some(f) = &mut self.filter else {
+        let filter = self.filter.as_mut().filter(|_| rows > 0);
+        let Some(f) = filter else {
             for (col, c) in self.columns.iter_mut().enumerate() {
                 c.extend(text, bounds, stride, col)?;
             }

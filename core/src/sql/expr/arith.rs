@@ -141,10 +141,11 @@ pub(super) fn eval_arith(
 ) -> Result<Value> {
     use SqlType as T;
     let scalar = lv.is_scalar() && rv.is_scalar();
-    let n = if scalar {
-        1
-    } else {
-        lv.array().len().max(rv.array().len())
+    // The rows are the array operand's (a scalar is one row, even over an empty batch).
+    let n = match (lv.is_scalar(), rv.is_scalar()) {
+        (true, true) => 1,
+        (false, _) => lv.array().len(),
+        (true, false) => rv.array().len(),
     };
     match e.ty {
         T::Decimal { precision, scale } => {

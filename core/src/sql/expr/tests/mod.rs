@@ -399,3 +399,24 @@ fn cast_to_sink_types() {
     let n = typed("NULL").cast_to(SqlType::Timestamp(3)).unwrap();
     assert_eq!(n.evaluate(&batch()).unwrap().null_count(), 4);
 }
+
+#[test]
+fn expressions_over_an_empty_batch_give_empty_arrays() {
+    // Found by fuzzing a pushed-down filter: a scalar against an empty column counted one
+    // row, and decimal arithmetic read row 0 of the empty column.
+    let empty = batch().slice(0, 0);
+    for text in [
+        "0.9 - 8 * price",
+        "0.908 * d + 1",
+        "d / 3 > 1",
+        "price + 1 > 3 AND x * 2.0 < 1",
+        "CASE WHEN price > 1 THEN 'a' ELSE 'b' END",
+        "UPPER(channel) || 'x'",
+    ] {
+        let e = typed(text);
+        let out = e
+            .evaluate(&empty)
+            .unwrap_or_else(|err| panic!("{text}: {err}"));
+        assert_eq!(out.len(), 0, "{text}");
+    }
+}
