@@ -47,8 +47,15 @@ use millstream_core::connector::SourceFilter;
 use super::csv_compact::LineSplitter;
 use super::timestamp::{text_to_millis, MillisParser};
 
-/// Builds one column from the fields of split lines.
+/// Builds one column from the fields of split lines. (`extend` and `extend_rows` are
+/// compiled for each column type: `push` is a static call in their loops.)
 trait Column: Send {
+    /// Appends field `s..e` of `text`: null when empty.
+    fn push(&mut self, text: &str, s: usize, e: usize) -> Result<(), ArrowError>;
+    /// Makes room for `rows` more values.
+    fn reserve(&mut self, rows: usize) {
+        let _ = rows;
+    }
     /// Appends field `col` of each row of `bounds` (rows of `stride` fields) from `text`.
     fn extend(
         &mut self,
@@ -56,7 +63,13 @@ trait Column: Send {
         bounds: &[(usize, usize)],
         stride: usize,
         col: usize,
-    ) -> Result<(), ArrowError>;
+    ) -> Result<(), ArrowError> {
+        self.reserve(bounds.len() / stride.max(1));
+        for &(s, e) in bounds.iter().skip(col).step_by(stride.max(1)) {
+            self.push(text, s, e)?;
+        }
+        Ok(())
+    }
     /// [`extend`](Self::extend) with only the rows `rows` (ascending indices).
     fn extend_rows(
         &mut self,
@@ -65,7 +78,14 @@ trait Column: Send {
         stride: usize,
         col: usize,
         rows: &[u32],
-    ) -> Result<(), ArrowError>;
+    ) -> Result<(), ArrowError> {
+        self.reserve(rows.len());
+        for &r in rows {
+            let (s, e) = bounds[r as usize * stride + col];
+            self.push(text, s, e)?;
+        }
+        Ok(())
+    }
     /// Whether a field can fail to parse, so that every row must be parsed for its errors
     /// (numbers...), or only fails with the line's UTF-8 check (text with an ASCII
     /// delimiter).
@@ -233,8 +253,7 @@ struct Parsed<V: Values> {
     how: V,
 }
 
-impl<V: Values> Parsed<V> {
-    /// Appends field `s..e` of `text`: null when empty.
+impl<V: Values> Column for Parsed<V> {
     #[inline]
     fn push(&mut self, text: &str, s: usize, e: usize) -> Result<(), ArrowError> {
         if s == e {
@@ -246,37 +265,9 @@ impl<V: Values> Parsed<V> {
         }
         Ok(())
     }
-}
 
-impl<V: Values> Column for Parsed<V> {
-    fn extend(
-        &mut self,
-        text: &str,
-        bounds: &[(usize, usize)],
-        stride: usize,
-        col: usize,
-    ) -> Result<(), ArrowError> {
-        self.values.reserve(bounds.len() / stride);
-        for &(s, e) in bounds.iter().skip(col).step_by(stride) {
-            self.push(text, s, e)?;
-        }
-        Ok(())
-    }
-
-    fn extend_rows(
-        &mut self,
-        text: &str,
-        bounds: &[(usize, usize)],
-        stride: usize,
-        col: usize,
-        rows: &[u32],
-    ) -> Result<(), ArrowError> {
-        self.values.reserve(rows.len());
-        for &r in rows {
-            let (s, e) = bounds[r as usize * stride + col];
-            self.push(text, s, e)?;
-        }
-        Ok(())
+    fn reserve(&mut self, rows: usize) {
+        self.values.reserve(rows);
     }
 
     fn may_fail(&self) -> bool {
@@ -293,44 +284,13 @@ impl<V: Values> Column for Parsed<V> {
 /// checked to be UTF-8 as a whole).
 struct Utf8(StringBuilder, bool);
 
-impl Utf8 {
-    /// Appends field `s..e` of `text`: null when empty.
+impl Column for Utf8 {
     #[inline]
     fn push(&mut self, text: &str, s: usize, e: usize) -> Result<(), ArrowError> {
         if s == e {
             self.0.append_null();
         } else {
             self.0.append_value(field(text, s, e)?);
-        }
-        Ok(())
-    }
-}
-
-impl Column for Utf8 {
-    fn extend(
-        &mut self,
-        text: &str,
-        bounds: &[(usize, usize)],
-        stride: usize,
-        col: usize,
-    ) -> Result<(), ArrowError> {
-        for &(s, e) in bounds.iter().skip(col).step_by(stride) {
-            self.push(text, s, e)?;
-        }
-        Ok(())
-    }
-
-    fn extend_rows(
-        &mut self,
-        text: &str,
-        bounds: &[(usize, usize)],
-        stride: usize,
-        col: usize,
-        rows: &[u32],
-    ) -> Result<(), ArrowError> {
-        for &r in rows {
-            let (s, e) = bounds[r as usize * stride + col];
-            self.push(text, s, e)?;
         }
         Ok(())
     }
