@@ -3,8 +3,9 @@
 //!
 //! A file source lists its input (one file, or every visible file under a directory, sorted,
 //! as Flink's filesystem source), cuts each file into chunks of about 4 MiB, and lets subtask
-//! `i` of `p` decode chunks `i, i + p, ...`. A read-ahead thread per subtask reads the next
-//! chunk while the current one decodes, and arrow's readers do the decoding:
+//! `i` of `p` decode chunks `i, i + p, ...`. A read-ahead thread per subtask maps the next
+//! chunk read-only (module `mapped`; `read()` where mapping fails) while the current one
+//! decodes, and arrow's readers, or the CSV split path, do the decoding:
 //!
 //! ```text
 //!  file ─▶ [chunk 0][chunk 1][chunk 2][chunk 3] ...   cut at newlines; a chunk owns the lines
