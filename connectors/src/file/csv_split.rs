@@ -1,15 +1,15 @@
-//! Direct decoding of simple CSV lines: the fields a job reads are found with one `memchr2`
-//! pass ([`LineSplitter`]) and parsed straight into Arrow columns with arrow's own value
-//! parsers, so no tokenizer copies the line first.
+//! Direct decoding of simple CSV lines: the fields a job reads are found in one pass of
+//! 64-byte SIMD classification ([`LineSplitter`]) and parsed straight into Arrow columns
+//! with arrow's own value parsers, so no tokenizer copies the line first.
 //!
 //! arrow's CSV decoder runs `csv_core`'s byte-at-a-time state machine over every byte of
 //! every field, copies the fields into a record buffer, checks that buffer is UTF-8 and
 //! then parses each projected value out of it. For a line with no quote and no carriage
 //! return (see `csv_compact::is_simple`) a delimiter or newline byte always ends a field,
-//! so the field bounds come from `memchr2` (many bytes per instruction), and:
+//! so the field bounds come from the delimiter and newline bit masks, and:
 //!
 //! ```text
-//!  buf ──memchr2──▶ bounds (row × wanted field) ──per column, one typed loop──▶ arrays
+//!  buf ──split──▶ bounds (row × wanted field) ──per column, one typed loop──▶ arrays
 //!                                                 Utf8: one copy into the values buffer
 //!                                                 numbers, decimals, booleans, dates:
 //!                                                 arrow_cast's parsers, as arrow-csv;
@@ -33,9 +33,9 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use arrow::array::StringBuilder;
 use arrow::array::{Array, AsArray, BooleanBufferBuilder, NullBufferBuilder};
 use arrow::array::{ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, RecordBatchOptions};
-use arrow::array::{StringArray, StringBuilder};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::compute::kernels::cast_utils::{parse_decimal, Parser};
 use arrow::compute::{concat_batches, FilterBuilder};
@@ -45,7 +45,7 @@ use arrow::error::ArrowError;
 use millstream_core::connector::SourceFilter;
 
 use super::csv_compact::LineSplitter;
-use super::timestamp::{text_to_millis, MillisParser};
+use super::timestamp::{cast_millis, MillisParser};
 
 /// Builds one column from the fields of split lines. (`extend` and `extend_rows` are
 /// compiled for each column type: `push` is a static call in their loops.)
@@ -219,8 +219,8 @@ impl Values for Bool {
 }
 
 /// `Timestamp(Millisecond, None)`: Flink's fixed `yyyy-MM-dd HH:mm:ss.SSS` layout parsed in
-/// place (module `timestamp`), any other layout by arrow's cast of that one value, which is
-/// what the other paths do for the whole column (`timestamp::text_to_millis`).
+/// place (module `timestamp`), any other layout as arrow's cast reads that one value, which
+/// is what the other paths do for the whole column (`timestamp::text_to_millis`).
 struct Millis(MillisParser);
 
 impl Values for Millis {
@@ -230,12 +230,7 @@ impl Values for Millis {
     fn parse(&mut self, s: &str) -> Result<i64, ArrowError> {
         match self.0.parse(s.as_bytes()) {
             Some(ms) => Ok(ms),
-            None => text_to_millis(&StringArray::from(vec![s]))?
-                .as_primitive::<TimestampMillisecondType>()
-                .values()
-                .first()
-                .copied()
-                .ok_or_else(|| parse_error(s, &DataType::Timestamp(TimeUnit::Millisecond, None))),
+            None => cast_millis(s),
         }
     }
 
@@ -364,8 +359,8 @@ pub(crate) struct SplitDecoder {
 /// filter.
 struct Filtering {
     filter: Arc<SourceFilter>,
-    /// Builders of the output columns the predicate reads, in `filter.columns` order, then
-    /// of the event-time column.
+    /// Builders of the output columns the predicate reads and of the event-time column,
+    /// each once, by output column.
     scratch: Vec<(usize, Box<dyn Column>)>,
     /// The schema of the predicate's batch.
     schema: SchemaRef,
@@ -386,9 +381,11 @@ impl Filtering {
         {
             return None;
         }
-        let mut scratch = Vec::new();
+        let mut scratch: Vec<(usize, Box<dyn Column>)> = Vec::new();
         for &c in filter.columns.iter().chain(&filter.keep_max) {
-            scratch.push((c, column(schema.field(c).data_type(), delimiter)?));
+            if scratch.iter().all(|(k, _)| *k != c) {
+                scratch.push((c, column(schema.field(c).data_type(), delimiter)?));
+            }
         }
         let predicate = Arc::new(schema.project(&filter.columns).ok()?);
         Some(Filtering {
@@ -414,13 +411,21 @@ impl Filtering {
             b.extend(text, bounds, stride, *c)?;
             arrays.push(b.finish()?);
         }
-        let m = self.filter.columns.len();
+        let read = |c: usize| {
+            let k = self.scratch.iter().position(|(x, _)| *x == c);
+            k.and_then(|k| arrays.get(k))
+        };
+        let columns: Option<Vec<ArrayRef>> = self
+            .filter
+            .columns
+            .iter()
+            .map(|&c| read(c).cloned())
+            .collect();
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        let mask =
-            RecordBatch::try_new_with_options(self.schema.clone(), arrays[..m].to_vec(), &options)
-                .ok()
-                .and_then(|b| self.filter.evaluate(&b).ok())
-                .filter(|mask| mask.len() == rows);
+        let mask = columns
+            .and_then(|c| RecordBatch::try_new_with_options(self.schema.clone(), c, &options).ok())
+            .and_then(|b| self.filter.evaluate(&b).ok())
+            .filter(|mask| mask.len() == rows);
         // A predicate that cannot run here keeps every row: the filter after the source
         // reports its error.
         let Some(mask) = mask else {
@@ -430,7 +435,8 @@ impl Filtering {
             Some(nulls) => mask.values() & nulls.inner(),
             None => mask.values().clone(),
         };
-        let passed = match arrays.get(m).and_then(|t| latest_row(t.as_ref())) {
+        let latest = self.filter.keep_max.and_then(read);
+        let passed = match latest.and_then(|t| latest_row(t.as_ref())) {
             Some(i) if !passed.value(i) => {
                 let mut b = BooleanBufferBuilder::new(rows);
                 b.append_buffer(&passed);

@@ -6,9 +6,11 @@
 //! (ISO `T`, no fraction, an offset...) falls back, as a whole, to arrow's cast, which accepts
 //! everything arrow's CSV reader does; so results never depend on which path ran.
 
+use arrow::array::timezone::Tz;
 use arrow::array::{Array, ArrayRef, PrimitiveArray, StringArray};
+use arrow::compute::kernels::cast_utils::string_to_datetime;
 use arrow::compute::{cast_with_options, CastOptions};
-use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
+use arrow::datatypes::{ArrowTimestampType, DataType, TimeUnit, TimestampMillisecondType};
 use arrow::error::ArrowError;
 
 /// Milliseconds since the epoch of a `yyyy-MM-dd HH:mm:ss.SSS` (or `T` separator) value;
@@ -110,6 +112,16 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Milliseconds of `s` as arrow's cast of a text value to `Timestamp(Millisecond, None)`
+/// reads it (`string_to_datetime` in UTC, then the naive time), for values not in Flink's
+/// layout; its error for a value arrow cannot read.
+pub(crate) fn cast_millis(s: &str) -> Result<i64, ArrowError> {
+    let utc: Tz = "+00:00".parse()?;
+    let naive = string_to_datetime(&utc, s)?.naive_utc();
+    TimestampMillisecondType::from_naive_datetime(naive, None)
+        .ok_or_else(|| ArrowError::CastError(format!("Overflow converting {naive} to Millisecond")))
+}
+
 /// Converts a text column to `Timestamp(Millisecond, None)`; nulls stay null. Errors when a
 /// value is not a timestamp arrow can parse.
 pub(crate) fn text_to_millis(text: &StringArray) -> Result<ArrayRef, ArrowError> {
@@ -180,6 +192,23 @@ mod tests {
             "2024-12-31T08:00:00.500",
         ] {
             assert_eq!(parse_millis(s.as_bytes()), arrow_millis(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn one_value_casts_as_arrow_casts_a_column() {
+        for s in [
+            "2015-07-15T01:02:03",
+            "2015-07-15 01:02:03.5",
+            "2015-07-15 01:02:03.123456",
+            "2015-07-15T01:02:03Z",
+            "2015-07-15T01:02:03+02:00",
+            "2015-07-15",
+            "1969-12-31 23:59:59.5",
+            "2015-02-30 00:00:00.000",
+            "noon",
+        ] {
+            assert_eq!(cast_millis(s).ok(), arrow_millis(s), "{s}");
         }
     }
 

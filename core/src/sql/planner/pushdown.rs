@@ -55,21 +55,11 @@ pub(super) fn push_into_scan(mut rel: Rel, pred: &TypedExpr) -> Rel {
             ))
         })
     });
-    if rel.env_push_filter(Arc::new(filter)) {
+    if (rel.stream.env).push_filter_into_source(&rel.stream, Arc::new(filter)) {
         rel.plan.text = match rel.plan.text.strip_suffix(')') {
             Some(head) => format!("{head}, filter=[{text}])"),
             None => format!("{} filter=[{text}]", rel.plan.text),
         };
     }
     rel
-}
-
-impl Rel {
-    /// Pushes `filter` into the source this relation's stream reads (see
-    /// [`StreamExecutionEnvironment::push_filter_into_source`](crate::api::StreamExecutionEnvironment)).
-    fn env_push_filter(&self, filter: Arc<SourceFilter>) -> bool {
-        self.stream
-            .env
-            .push_filter_into_source(&self.stream, filter)
-    }
 }
